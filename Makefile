@@ -1,0 +1,36 @@
+# bdunlearn: `make run` installs into .venv (created if missing) and runs the
+# embedded default study; `make test` installs and runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bdunlearn-installed
+CORES ?= 2
+
+.PHONY: install run test lint dryrun bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/snakemake --lint
+
+dryrun: install
+	$(BIN)/snakemake -n --quiet
+
+bench: install
+	$(BIN)/python bench/bench_alpha_search.py --out docs/benchmarks.md
+
+clean:
+	rm -rf results/default .snakemake

@@ -1,0 +1,18 @@
+"""Shared command-line plumbing for the stage modules (``python -m bdunlearn.<stage>``).
+
+Rules pass the config slice a job needs as one JSON argument (``--params``),
+so Snakemake's params-based rerun trigger sees every setting that can change
+an output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", type=json.loads, required=True, help="JSON object with this job's settings")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    return p

@@ -1,0 +1,104 @@
+"""CLIP models through open_clip: creation, safetensors export and loading.
+
+``pretrain_clip`` produces ``pretrained.safetensors`` plus a JSON sidecar
+(architecture, input resolution, normalisation) and every later stage rebuilds
+the model from those two files, so no stage ever unpickles a checkpoint.
+
+The bundled architectures in ``model_configs/`` (``bdclip-tiny``) are registered
+with open_clip on import, so ``open_clip.create_model("bdclip-tiny")`` works like
+any built-in name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import open_clip
+import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+from .io import load_weights, read_json, save_weights, write_json
+
+MODEL_CONFIG_DIR = Path(__file__).with_name("model_configs")
+open_clip.add_model_config(MODEL_CONFIG_DIR)
+BUNDLED_ARCHS = sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json"))
+
+
+@dataclass
+class ClipSpec:
+    """What is needed to rebuild a CLIP model from a safetensors state dict."""
+
+    arch: str
+    resolution: int
+    mean: list[float] = field(default_factory=lambda: list(OPENAI_DATASET_MEAN))
+    std: list[float] = field(default_factory=lambda: list(OPENAI_DATASET_STD))
+    pretrained: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "resolution": self.resolution, "mean": list(self.mean),
+                "std": list(self.std), "pretrained": self.pretrained}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClipSpec":
+        return cls(arch=d["arch"], resolution=int(d["resolution"]), mean=list(d["mean"]),
+                   std=list(d["std"]), pretrained=d.get("pretrained"))
+
+
+def check_arch(arch: str) -> None:
+    if arch not in open_clip.list_models():
+        raise ValueError(f"config key 'model.arch': unknown open_clip architecture {arch!r} "
+                         f"(bundled: {', '.join(BUNDLED_ARCHS)}; see open_clip.list_models())")
+
+
+def native_resolution(arch: str) -> int:
+    check_arch(arch)
+    size = open_clip.get_model_config(arch)["vision_cfg"]["image_size"]
+    return int(size if isinstance(size, int) else size[0])
+
+
+def create_clip(arch: str, pretrained: str | None = None, resolution: int | None = None) -> tuple[torch.nn.Module, ClipSpec]:
+    """Create an open_clip model; with ``pretrained`` (a tag such as ``openai`` or a
+    weights file) the real loader ``open_clip.create_model_and_transforms`` is used."""
+    check_arch(arch)
+    if pretrained:
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+        cfg = open_clip.get_model_preprocess_cfg(model)
+        size = cfg.get("size", native_resolution(arch))
+        res = int(size if isinstance(size, int) else size[0])
+        if resolution is not None and int(resolution) != res:
+            raise ValueError(f"config key 'model.resolution' is {resolution} but {arch}/{pretrained} expects {res}")
+        spec = ClipSpec(arch, res, list(cfg.get("mean", OPENAI_DATASET_MEAN)), list(cfg.get("std", OPENAI_DATASET_STD)), pretrained)
+    else:
+        res = int(resolution or native_resolution(arch))
+        model = open_clip.create_model(arch, pretrained=None, force_image_size=res)
+        spec = ClipSpec(arch, res)
+    model.eval()
+    return model, spec
+
+
+def tokenizer_for(arch: str):
+    return open_clip.get_tokenizer(arch)
+
+
+def save_clip(model: torch.nn.Module, spec: ClipSpec, weights_path, spec_path) -> None:
+    save_weights(model.state_dict(), weights_path, metadata={"arch": spec.arch})
+    write_json(spec.to_dict(), spec_path)
+
+
+def load_clip(weights_path, spec_path, device="cpu") -> tuple[torch.nn.Module, ClipSpec]:
+    """Rebuild the model from its spec and load safetensors weights (strict)."""
+    spec = ClipSpec.from_dict(read_json(spec_path))
+    check_arch(spec.arch)
+    model = open_clip.create_model(spec.arch, pretrained=None, force_image_size=spec.resolution)
+    model.load_state_dict(load_weights(weights_path), strict=True)
+    return model.to(device).eval(), spec
+
+
+def load_visual(weights_path, spec_path, visual_weights=None, device="cpu") -> tuple[torch.nn.Module, ClipSpec]:
+    """The visual encoder of the pretrained model, optionally with fine-tuned visual weights."""
+    model, spec = load_clip(weights_path, spec_path, device="cpu")
+    visual = model.visual
+    if visual_weights is not None:
+        visual.load_state_dict(load_weights(visual_weights), strict=True)
+    return visual.to(device).eval(), spec

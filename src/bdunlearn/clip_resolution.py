@@ -1,0 +1,35 @@
+"""The model input resolution, resolved at Snakefile parse time without importing torch.
+
+Data preparation stores images at this resolution, so it must be known before
+any model is built: the configured ``model.resolution`` or the architecture's
+native ``vision_cfg.image_size`` read from the open_clip model-config JSON.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+
+def _config_file(arch: str) -> Path | None:
+    own = Path(__file__).with_name("model_configs") / f"{arch}.json"
+    if own.is_file():
+        return own
+    spec = importlib.util.find_spec("open_clip")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        f = Path(loc) / "model_configs" / f"{arch}.json"
+        if f.is_file():
+            return f
+    return None
+
+
+def model_resolution(model_cfg: dict) -> int:
+    if model_cfg.get("resolution"):
+        return int(model_cfg["resolution"])
+    f = _config_file(model_cfg["arch"])
+    if f is None:
+        raise ValueError(f"config key 'model.arch': no open_clip model config for {model_cfg['arch']!r}; "
+                         "set model.resolution or use a known architecture")
+    size = json.loads(f.read_text())["vision_cfg"]["image_size"]
+    return int(size if isinstance(size, int) else size[0])

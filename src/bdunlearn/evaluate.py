@@ -1,0 +1,57 @@
+"""Rule ``evaluate``: test CA and ASR of the zero-shot, backdoored and TBAR models.
+
+CA is measured on the clean test split, ASR on the triggered test rows whose
+true class is not the target (``metrics.attack_success_rate``). The TBAR model
+is theta_backdoored - alpha* tau_trigger with alpha* from ``search_alpha``.
+Output: ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from .adapters import load_clip_classifier, load_image_split
+from .cli import parser
+from .io import load_weights, read_json, write_json
+from .metrics import accuracy, attack_success_rate
+from .runtime import setup
+from .task_vectors import negate
+from .training import predict
+
+
+def ca_asr(model, clean, triggered, target, device, batch_size) -> tuple[float, float]:
+    (x, y), (xt, yt) = clean, triggered
+    return (accuracy(predict(model, x, device, batch_size), y),
+            attack_success_rate(predict(model, xt, device, batch_size), yt, target))
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--pretrained", required=True)
+    p.add_argument("--head", required=True)
+    p.add_argument("--backdoored", required=True)
+    p.add_argument("--tau", required=True)
+    p.add_argument("--alpha", required=True, help="alpha.json of search_alpha")
+    p.add_argument("--classes", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--test-triggered", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    prm = args.params
+    device = setup(prm["seed"], args.threads, prm["device"])
+    target = int(read_json(args.classes)["target"])
+    bs = prm["eval_batch_size"]
+    clean, triggered = load_image_split(args.test), load_image_split(args.test_triggered)
+    alpha = float(read_json(args.alpha)["alpha"])
+    out = {"dataset": prm["dataset"], "attack": prm["attack"], "alpha": alpha,
+           "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
+    model = load_clip_classifier(args.pretrained, args.head)
+    out["ca_zeroshot"], out["asr_zeroshot"] = ca_asr(model, clean, triggered, target, device, bs)
+    bd = load_weights(args.backdoored)
+    model.visual.load_state_dict(bd)
+    out["ca_backdoored"], out["asr_backdoored"] = ca_asr(model, clean, triggered, target, device, bs)
+    model.visual.load_state_dict(negate(bd, load_weights(args.tau), alpha))
+    out["ca_tbar"], out["asr_tbar"] = ca_asr(model, clean, triggered, target, device, bs)
+    write_json(out, args.out)
+
+
+if __name__ == "__main__":
+    main()

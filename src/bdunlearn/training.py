@@ -1,0 +1,131 @@
+"""Supervised fine-tuning and batched inference shared by every training stage.
+
+Backdoor fine-tuning, trigger-vector estimation (and later gradient-ascent
+style unlearning) all run :func:`finetune`: AdamW with a linear warmup then a
+cosine decay per step, as in Ilharco et al. (2022) whose recipe the TBAR paper
+adopts (appendix B.2.1). Batches are drawn from a seeded permutation, so a run
+is reproducible on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .runtime import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: float = 1
+    batch_size: int = 128
+    lr: float = 1e-5
+    weight_decay: float = 0.1
+    warmup_steps: int = 500
+    grad_clip: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
+    """Learning rate at ``step`` (0-based): linear warmup to ``base_lr``, then half-cosine to 0."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    span = max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / span)) * base_lr
+
+
+def batch_indices(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    g = torch.Generator()
+    g.manual_seed(derive_seed(seed, "epoch", epoch))
+    perm = torch.randperm(n, generator=g)
+    return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def total_steps(n: int, cfg: FinetuneConfig) -> int:
+    per_epoch = math.ceil(n / cfg.batch_size)
+    return max(1, int(round(per_epoch * cfg.epochs)))
+
+
+def progress(iterable=None, **kw):
+    """tqdm to stderr (the rule's log), with a steady refresh for log files."""
+    return tqdm(iterable, file=sys.stderr, mininterval=5.0, dynamic_ncols=False, ascii=True, **kw)
+
+
+def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tensor, cfg: FinetuneConfig,
+             device: torch.device, seed: int, desc: str = "finetune", sign: float = 1.0) -> list[dict]:
+    """Minimise ``sign * CE(model(inputs), labels)`` over ``params``; returns per-epoch loss history.
+
+    ``sign=-1`` turns the loop into gradient ascent (TBAR appendix B.3.4).
+    ``inputs`` stay on the CPU and are moved to ``device`` batch by batch.
+    """
+    params = [p for p in params]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n = inputs.shape[0]
+    steps = total_steps(n, cfg)
+    per_epoch = math.ceil(n / cfg.batch_size)
+    use_amp = device.type == "cuda"
+    model.to(device).train()
+    history: list[dict] = []
+    step = 0
+    epoch = 0
+    bar = progress(total=steps, desc=desc, unit="step")
+    while step < steps:
+        running, count = 0.0, 0
+        for idx in batch_indices(n, cfg.batch_size, seed, epoch):
+            if step >= steps:
+                break
+            lr = cosine_lr(step, cfg.lr, cfg.warmup_steps, steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x = inputs[idx].to(device, non_blocking=True)
+            y = labels[idx].to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = F.cross_entropy(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            (sign * loss).backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            running += loss.item() * len(idx)
+            count += len(idx)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", refresh=False)
+        history.append({"epoch": epoch + 1, "loss": running / max(count, 1), "steps": step})
+        log.info("%s epoch %d/%d loss %.4f", desc, epoch + 1, math.ceil(steps / per_epoch), history[-1]["loss"])
+        epoch += 1
+    bar.close()
+    model.eval()
+    for p in params:
+        p.requires_grad_(False)
+    return history
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Arg-max predictions of ``model`` over ``inputs`` (CPU tensor), returned on the CPU."""
+    model.to(device).eval()
+    use_amp = device.type == "cuda"
+    out = []
+    for i in range(0, inputs.shape[0], batch_size):
+        x = inputs[i : i + batch_size].to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out.append(model(x).argmax(dim=-1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

@@ -1,0 +1,31 @@
+# Stage 4: test-set CA / ASR of the zero-shot, backdoored and unlearned models.
+
+
+rule evaluate:
+    input:
+        weights=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        head=rules.build_head.output,
+        backdoored=rules.finetune_backdoor.output.weights,
+        tau=rules.estimate_trigger_vector.output.tau,
+        alpha=rules.search_alpha.output.alpha,
+        classes=f"{R}/data/{{dataset}}/classes.json",
+        test=f"{R}/data/{{dataset}}/test.parquet",
+        test_triggered=rules.poison_images.output.test,
+    output:
+        f"{R}/eval/{{dataset}}/{{attack}}/metrics.json",
+    params:
+        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        pretrained=lambda w, input: str(Path(input.weights).parent),
+    log:
+        f"{R}/logs/evaluate/{{dataset}}_{{attack}}.log",
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu evaluate --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --alpha {input.alpha} "
+        "--classes {input.classes} --test {input.test} --test-triggered {input.test_triggered} "
+        "--out {output} > {log} 2>&1"

@@ -1,0 +1,74 @@
+# Stage 2: the pretrained CLIP, the zero-shot head, and backdoor fine-tuning.
+
+
+rule pretrain_clip:
+    input:
+        pretrain_inputs(),
+    output:
+        weights=f"{R}/models/pretrained/model.safetensors",
+        spec=f"{R}/models/pretrained/spec.json",
+        report=f"{R}/models/pretrained/pretrain.json",
+    params:
+        args=as_arg(pretrain_params()),
+        datadir=lambda w, input: f"--datadir {Path(input[0]).parent}" if input else "",
+        outdir=lambda w, output: str(Path(output.weights).parent),
+    log:
+        f"{R}/logs/pretrain_clip/pretrain_clip.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain_clip/pretrain_clip.tsv"
+    threads: CFG["pretrain"]["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu pretrain_clip --params {params.args} --threads {threads} {params.datadir} "
+        "--outdir {params.outdir} > {log} 2>&1"
+
+
+rule build_head:
+    input:
+        weights=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        classes=f"{R}/data/{{dataset}}/classes.json",
+    output:
+        f"{R}/models/{{dataset}}/head.safetensors",
+    params:
+        args=as_arg(base_params()),
+        pretrained=lambda w, input: str(Path(input.weights).parent),
+    log:
+        f"{R}/logs/build_head/{{dataset}}.log",
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu build_head --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "--classes {input.classes} --out {output} > {log} 2>&1"
+
+
+rule finetune_backdoor:
+    input:
+        weights=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        head=rules.build_head.output,
+        data=rules.poison_images.output.train,
+    output:
+        weights=f"{R}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
+        history=f"{R}/models/{{dataset}}/{{attack}}/backdoored.json",
+    params:
+        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        pretrained=lambda w, input: str(Path(input.weights).parent),
+    log:
+        f"{R}/logs/finetune_backdoor/{{dataset}}_{{attack}}.log",
+    benchmark:
+        f"{R}/benchmarks/finetune_backdoor/{{dataset}}_{{attack}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu finetune_backdoor --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "--head {input.head} --data {input.data} --out {output.weights} --history {output.history} > {log} 2>&1"

@@ -1,0 +1,62 @@
+# Stage 3: TBAR unlearning - trigger vector (eq. 2) and the alpha grid search (eq. 3).
+
+
+rule estimate_trigger_vector:
+    input:
+        weights=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        head=rules.build_head.output,
+        backdoored=rules.finetune_backdoor.output.weights,
+        forget=rules.poison_images.output.forget,
+    output:
+        tau=f"{R}/tbar/{{dataset}}/{{attack}}/trigger_vector.safetensors",
+        history=f"{R}/tbar/{{dataset}}/{{attack}}/trigger_vector.json",
+    params:
+        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        pretrained=lambda w, input: str(Path(input.weights).parent),
+    log:
+        f"{R}/logs/estimate_trigger_vector/{{dataset}}_{{attack}}.log",
+    benchmark:
+        f"{R}/benchmarks/estimate_trigger_vector/{{dataset}}_{{attack}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu estimate_trigger_vector --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "--head {input.head} --backdoored {input.backdoored} --forget {input.forget} "
+        "--out {output.tau} --history {output.history} > {log} 2>&1"
+
+
+rule search_alpha:
+    input:
+        weights=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        head=rules.build_head.output,
+        backdoored=rules.finetune_backdoor.output.weights,
+        tau=rules.estimate_trigger_vector.output.tau,
+        classes=f"{R}/data/{{dataset}}/classes.json",
+        val=f"{R}/data/{{dataset}}/val.parquet",
+        val_triggered=rules.poison_images.output.val,
+    output:
+        csv=f"{R}/tbar/{{dataset}}/{{attack}}/alpha_search.csv",
+        plot=f"{R}/tbar/{{dataset}}/{{attack}}/alpha_search.png",
+        alpha=f"{R}/tbar/{{dataset}}/{{attack}}/alpha.json",
+    params:
+        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        pretrained=lambda w, input: str(Path(input.weights).parent),
+        outdir=lambda w, output: str(Path(output.alpha).parent),
+    log:
+        f"{R}/logs/search_alpha/{{dataset}}_{{attack}}.log",
+    benchmark:
+        f"{R}/benchmarks/search_alpha/{{dataset}}_{{attack}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu search_alpha --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --classes {input.classes} "
+        "--val {input.val} --val-triggered {input.val_triggered} --outdir {params.outdir} > {log} 2>&1"
