@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 
-def _config_file(arch: str) -> Path | None:
+def model_config_file(arch: str) -> Path | None:
+    """open_clip's model-config JSON of ``arch`` (bundled first), found without importing torch."""
     own = Path(__file__).with_name("model_configs") / f"{arch}.json"
     if own.is_file():
         return own
@@ -27,7 +28,7 @@ def _config_file(arch: str) -> Path | None:
 def model_resolution(model_cfg: dict) -> int:
     if model_cfg.get("resolution"):
         return int(model_cfg["resolution"])
-    f = _config_file(model_cfg["arch"])
+    f = model_config_file(model_cfg["arch"])
     if f is None:
         raise ValueError(f"config key 'model.arch': no open_clip model config for {model_cfg['arch']!r}; "
                          "set model.resolution or use a known architecture")

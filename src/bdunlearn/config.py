@@ -9,13 +9,13 @@ what is allowed. Rules then pass each job only the slice it needs
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 
 from .classnames import class_names, resolve_target
+from .clip_resolution import model_config_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -64,16 +64,6 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
     return cfg
 
 
-def _known_arch(arch: str) -> bool:
-    """Whether open_clip knows ``arch`` (bundled configs or open_clip's own), without importing torch."""
-    if (Path(__file__).with_name("model_configs") / f"{arch}.json").is_file():
-        return True
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return True  # cannot check here; creation will tell
-    return any((Path(loc) / "model_configs" / f"{arch}.json").is_file() for loc in spec.submodule_search_locations)
-
-
 def _looks_local(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~"))
 
@@ -83,7 +73,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     base_dir = Path(base_dir)
     problems = []
     model = cfg["model"]
-    if not _known_arch(model["arch"]):
+    if model_config_file(model["arch"]) is None:
         problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
     if model["pretrained"] is None:
         pre_ds = cfg["pretrain"]["dataset"]

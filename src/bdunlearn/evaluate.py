@@ -9,7 +9,7 @@ Output: ``metrics.json``.
 from __future__ import annotations
 
 from .adapters import load_clip_classifier, load_image_split
-from .cli import parser
+from .cli import add_tbar_model_args, parser
 from .io import load_weights, read_json, write_json
 from .metrics import accuracy, attack_success_rate
 from .runtime import setup
@@ -25,12 +25,8 @@ def ca_asr(model, clean, triggered, target, device, batch_size) -> tuple[float, 
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--pretrained", required=True)
-    p.add_argument("--head", required=True)
-    p.add_argument("--backdoored", required=True)
-    p.add_argument("--tau", required=True)
+    add_tbar_model_args(p)
     p.add_argument("--alpha", required=True, help="alpha.json of search_alpha")
-    p.add_argument("--classes", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--test-triggered", required=True)
     p.add_argument("--out", required=True)

@@ -43,14 +43,21 @@ def load_digits_pool(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return out, d.target.astype(np.int64)
 
 
+def _load(spec: dict, split: str):
+    """``datasets.load_dataset`` for one split, as configured under ``datasets.<name>.hf``."""
+    import datasets
+
+    extra = {"data_dir": spec["data_dir"]} if spec.get("data_dir") else {}
+    return datasets.load_dataset(spec["path"], spec.get("name"), split=split, **extra)
+
+
 def load_hf_split(spec: dict, split: str, indices=None, resolution: int = 224, desc: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Rows ``indices`` (all if None) of ``datasets.load_dataset(path, name, split=split)``."""
     import datasets
 
     from .training import progress
 
-    ds = datasets.load_dataset(spec["path"], spec.get("name"), split=split,
-                               **({"data_dir": spec["data_dir"]} if spec.get("data_dir") else {}))
+    ds = _load(spec, split)
     image_col, label_col = spec.get("image_column", "image"), spec.get("label_column", "label")
     for col in (image_col, label_col):
         if col not in ds.column_names:
@@ -67,18 +74,13 @@ def load_hf_split(spec: dict, split: str, indices=None, resolution: int = 224, d
 
 
 def hf_split_size(spec: dict, split: str) -> int:
-    import datasets
-
-    ds = datasets.load_dataset(spec["path"], spec.get("name"), split=split,
-                               **({"data_dir": spec["data_dir"]} if spec.get("data_dir") else {}))
-    return len(ds)
+    return len(_load(spec, split))
 
 
 def hf_class_names(spec: dict, split: str) -> list[str] | None:
     """Class names from the label column's ClassLabel feature, if it has one."""
     import datasets
 
-    ds = datasets.load_dataset(spec["path"], spec.get("name"), split=split,
-                               **({"data_dir": spec["data_dir"]} if spec.get("data_dir") else {}))
+    ds = _load(spec, split)
     feat = ds.features.get(spec.get("label_column", "label"))
     return list(feat.names) if isinstance(feat, datasets.ClassLabel) else None

@@ -11,8 +11,12 @@ Choice: with ten classes, captions repeat inside a batch, and the standard CLIP
 loss would treat an image and another image's identical caption as a negative
 pair. We use the multi-positive form of the symmetric CLIP loss: the target
 distribution of each image (and each caption) is uniform over the batch items
-of its class. Images are randomly translated (``pretrain.max_shift``) as the
-only augmentation. The rule fails if zero-shot accuracy on the clean test split
+of its class. Images are randomly translated (``pretrain.max_shift``) and
+tinted with a random RGB gain and offset (``pretrain.tint``). Without the tint,
+grey-level digits never exercise the colour-difference directions of the patch
+embedding, weight decay shrinks them, and the stand-in CLIP becomes blind to
+colour. Small coloured patch triggers (BadNet) then look like stroke fragments.
+A real pretrained CLIP has seen colour. The rule fails if zero-shot accuracy on the clean test split
 is below ``pretrain.min_zeroshot_accuracy``.
 
 Outputs: ``model.safetensors``, ``spec.json`` (architecture, resolution,
@@ -45,6 +49,16 @@ def multi_positive_clip_loss(image_feats, text_feats, labels, logit_scale) -> to
     loss_i = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
     loss_t = -(targets * F.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
     return 0.5 * (loss_i + loss_t)
+
+
+def random_tint(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    """Per-image random colour: RGB gains in [1 - strength, 1] and an RGB offset in [0, strength / 3]."""
+    if strength <= 0:
+        return x
+    n = x.shape[0]
+    gain = 1 - strength * torch.rand((n, 3, 1, 1), generator=gen)
+    offset = (strength / 3) * torch.rand((n, 3, 1, 1), generator=gen)
+    return (x * gain + offset).clamp_(0, 1)
 
 
 def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> torch.Tensor:
@@ -87,7 +101,8 @@ def train_contrastive(model, spec, tokenizer, meta, train_df, prm, device, seed)
         for idx in batch_indices(len(labels), prm["batch_size"], seed, epoch):
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, prm["lr"], prm["warmup_steps"], steps)
-            x = random_shift(images[idx], prm["max_shift"], gen).to(device).float() / 255
+            x = random_shift(images[idx], prm["max_shift"], gen).float() / 255
+            x = random_tint(x, prm["tint"], gen).to(device)
             y = labels[idx].to(device)
             tid = y * len(templates) + torch.randint(0, len(templates), (len(idx),), generator=gen).to(device)
             img_f = model.encode_image((x - mean) / std, normalize=True)

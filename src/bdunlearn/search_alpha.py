@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .adapters import load_clip_classifier, load_image_split
-from .cli import parser
+from .cli import add_tbar_model_args, parser
 from .io import load_weights, read_json, save_figure, write_csv, write_json
 from .metrics import accuracy, attack_success_rate
 from .runtime import setup
@@ -105,11 +105,7 @@ def plot(df: pd.DataFrame, chosen: dict, title: str):
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--pretrained", required=True)
-    p.add_argument("--head", required=True)
-    p.add_argument("--backdoored", required=True)
-    p.add_argument("--tau", required=True)
-    p.add_argument("--classes", required=True)
+    add_tbar_model_args(p)
     p.add_argument("--val", required=True, help="clean val split")
     p.add_argument("--val-triggered", required=True)
     p.add_argument("--outdir", required=True)
