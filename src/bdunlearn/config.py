@@ -16,11 +16,10 @@ from jsonschema import Draft202012Validator, validators
 
 from .classnames import class_names, resolve_target
 from .clip_resolution import model_config_file
+from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-DIGITS_POOL_SIZE = 1797
-DIGITS_DEFAULT_TEST = 400
 
 
 class ConfigError(ValueError):

@@ -16,7 +16,8 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+DIGITS_POOL_SIZE = 1797  # images in scikit-learn's digits
+DIGITS_DEFAULT_TEST = 400  # test rows carved from the pool when splits.test is null
 
 
 def resize_center_crop(img: Image.Image, resolution: int) -> np.ndarray:

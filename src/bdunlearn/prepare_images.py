@@ -19,7 +19,6 @@ import pandas as pd
 from . import image_sources
 from .classnames import class_names, resolve_target, templates
 from .cli import parser
-from .config import DIGITS_DEFAULT_TEST
 from .io import encode_png, write_json, write_parquet
 from .runtime import derive_seed, setup
 
@@ -67,7 +66,7 @@ def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     names = class_names(params["classnames"])
     if params["source"] == "digits":
         images, labels = image_sources.load_digits_pool(res)
-        sizes["test"] = sizes.get("test") or DIGITS_DEFAULT_TEST
+        sizes["test"] = sizes.get("test") or image_sources.DIGITS_DEFAULT_TEST
         idx = split_indices(len(labels), sizes, seed, with_test=True)
         for split in SPLITS:
             frames[split] = to_frame(images[idx[split]], labels[idx[split]], idx[split])
