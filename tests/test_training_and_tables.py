@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from bdunlearn.make_table import build_table, to_latex, to_markdown
+from bdunlearn.make_table import COLUMNS, aggregate, build_table, to_latex, to_markdown
 from bdunlearn.pretrain_clip import multi_positive_clip_loss, random_tint
 from bdunlearn.training import FinetuneConfig, cosine_lr, finetune, total_steps
 
@@ -63,7 +63,8 @@ METRICS = [
 
 
 def test_table_in_table1_layout():
-    df = build_table(METRICS)
+    df, std = aggregate(build_table(METRICS))
+    assert list(df.columns) == COLUMNS and std["n_seeds"].tolist() == [1, 1]
     assert df["ca_retention"].round(2).tolist() == [97.70, 95.63]
     assert df["asr_removal"].round(2).tolist() == [99.84, 99.98]
     md = to_markdown(df)
@@ -71,3 +72,16 @@ def test_table_in_table1_layout():
     assert md.count("*cifar100*") == 1
     tex = to_latex(df)
     assert r"\textit{cifar100}" in tex and r"86.78 \textcolor{gray}{(97.70\%)}" in tex and r"WaNet" in tex
+
+
+def test_seeds_are_averaged_with_std_and_retention_from_means():
+    seeds = [dict(METRICS[0], seed=0), dict(METRICS[0], seed=1, ca_tbar=84.78, asr_tbar=0.36)]
+    per_seed = build_table(seeds)
+    assert per_seed["seed"].tolist() == [0, 1]
+    df, std = aggregate(per_seed)
+    assert len(df) == 1 and df["ca_tbar"].iloc[0] == pytest.approx(85.78)
+    assert df["ca_retention"].iloc[0] == pytest.approx(100 * 85.78 / 88.82)
+    assert std["ca_tbar"].iloc[0] == pytest.approx(1.0) and std["n_seeds"].iloc[0] == 2
+    md = to_markdown(df, std)
+    assert "85.78 ± 1.00" in md and "88.82 ± 0.00" in md
+    assert r"85.78 $\pm$ 1.00" in to_latex(df, std)

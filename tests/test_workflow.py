@@ -37,6 +37,17 @@ def test_dry_run(config, tmp_path):
     assert "make_table" in proc.stdout + proc.stderr
 
 
+def test_several_seeds_expand_the_whole_study(tmp_path):
+    cfg = tmp_path / "seeds.yaml"
+    cfg.write_text(MICRO.read_text() + "seeds: [0, 7]\n")
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(cfg), cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    for seed in (0, 7):
+        assert f"results/micro/seed{seed}/models/pretrained/model.safetensors" in out
+        assert f"results/micro/seed{seed}/eval/digits/wanet/metrics.json" in out
+    assert "seed1/" not in out
+
+
 def test_bad_config_fails_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(MICRO.read_text().replace("poison_rate: 0.1", "poison_rate: 1.5"))
@@ -58,9 +69,11 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(tmp_path):
     assert set(table["alpha"]) <= {0.0, 0.5, 1.0}
     for ext in ("md", "tex"):
         assert "BadNet" in (root / "tables" / f"tbar.{ext}").read_text()
+    per_seed = pd.read_csv(root / "tables" / "tbar_per_seed.csv")
+    assert per_seed["seed"].tolist() == [0, 0, 0, 0]
     for attack in ("badnet", "sig"):
-        assert (root / "tbar" / "digits" / attack / "alpha_search.png").stat().st_size > 0
-        search = pd.read_csv(root / "tbar" / "digits" / attack / "alpha_search.csv")
+        assert (root / "seed0" / "tbar" / "digits" / attack / "alpha_search.png").stat().st_size > 0
+        search = pd.read_csv(root / "seed0" / "tbar" / "digits" / attack / "alpha_search.csv")
         assert list(search["alpha"]) == [0.0, 0.5, 1.0]
     weights = list(root.rglob("*.safetensors"))
     assert len(weights) == 1 + 1 + 4 + 4  # pretrained, head, 4 backdoored, 4 trigger vectors

@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     bs = prm["eval_batch_size"]
     clean, triggered = load_image_split(args.test), load_image_split(args.test_triggered)
     alpha = float(read_json(args.alpha)["alpha"])
-    out = {"dataset": prm["dataset"], "attack": prm["attack"], "alpha": alpha,
+    out = {"dataset": prm["dataset"], "attack": prm["attack"], "seed": prm["seed"], "alpha": alpha,
            "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
     model = load_clip_classifier(args.pretrained, args.head)
     out["ca_zeroshot"], out["asr_zeroshot"] = ca_asr(model, clean, triggered, target, device, bs)

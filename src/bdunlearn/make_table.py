@@ -5,6 +5,11 @@ asr_backdoored, alpha, ca_tbar, asr_tbar, ca_retention, asr_removal``, all
 rates in percent), ``tbar.md`` and ``tbar.tex`` in the paper's layout: one
 block per dataset, one row per attack, CA and ASR before and after TBAR with
 the CA retention and ASR removal percentages in brackets.
+
+With several seeds, ``tbar.csv`` holds the mean over seeds (retention and
+removal computed from the mean CA / ASR), the Markdown and LaTeX tables show
+``mean ± std`` (population std), and ``tbar_per_seed.csv`` has one row per
+seed.
 """
 
 from __future__ import annotations
@@ -21,31 +26,60 @@ COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored"
 ATTACK_LABELS = {"badnet": "BadNet", "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 
 
+RATES = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "ca_tbar", "asr_tbar"]
+
+
 def build_table(metrics: list[dict]) -> pd.DataFrame:
+    """One row per metrics file (dataset, attack, seed), in the given order."""
     rows = []
     for m in metrics:
         rows.append({
-            "dataset": m["dataset"], "attack": m["attack"], "ca_zeroshot": m["ca_zeroshot"],
+            "dataset": m["dataset"], "attack": m["attack"], "seed": m.get("seed", 0), "ca_zeroshot": m["ca_zeroshot"],
             "ca_backdoored": m["ca_backdoored"], "asr_backdoored": m["asr_backdoored"], "alpha": m["alpha"],
             "ca_tbar": m["ca_tbar"], "asr_tbar": m["asr_tbar"],
             "ca_retention": retention(m["ca_tbar"], m["ca_backdoored"]),
             "asr_removal": removal(m["asr_tbar"], m["asr_backdoored"]),
         })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS[:2] + ["seed"] + COLUMNS[2:])
+
+
+def aggregate(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean over seeds in the CSV's columns, and the std of the rates (0 with one seed)."""
+    groups = per_seed.groupby(["dataset", "attack"], sort=False)
+    mean = groups[RATES].mean().reset_index()
+    mean["ca_retention"] = [retention(a, b) for a, b in zip(mean["ca_tbar"], mean["ca_backdoored"])]
+    mean["asr_removal"] = [removal(a, b) for a, b in zip(mean["asr_tbar"], mean["asr_backdoored"])]
+    std = groups[RATES].std(ddof=0).reset_index()
+    std["n_seeds"] = groups.size().to_numpy()
+    return mean[COLUMNS], std
 
 
 def _label(attack: str) -> str:
     return ATTACK_LABELS.get(attack, attack)
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def _cells(df: pd.DataFrame, std: pd.DataFrame | None, pm: str):
+    """Per row: formatted rate cells, with ``pm std`` when rows average several seeds."""
+    for i, r in enumerate(df.itertuples()):
+        sd = std.iloc[i] if std is not None and std["n_seeds"].iloc[i] > 1 else None
+
+        def cell(col, fmt=".2f"):
+            v = f"{getattr(r, col):{fmt}}"
+            return v if sd is None else f"{v} {pm} {sd[col]:{fmt}}"
+
+        yield r, cell
+
+
+def to_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
     lines = ["| | CA (zero-shot) | CA ↑ | ASR ↓ | alpha | CA (TBAR) ↑ | ASR (TBAR) ↓ |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    for dataset, block in df.groupby("dataset", sort=False):
-        lines.append(f"| *{dataset}* | | | | | | |")
-        for r in block.itertuples():
-            lines.append(f"| {_label(r.attack)} | {r.ca_zeroshot:.2f} | {r.ca_backdoored:.2f} | {r.asr_backdoored:.2f} | "
-                         f"{r.alpha:g} | {r.ca_tbar:.2f} ({r.ca_retention:.2f}%) | {r.asr_tbar:.2f} ({r.asr_removal:.2f}%) |")
+    current = None
+    for r, cell in _cells(df, std, "±"):
+        if r.dataset != current:
+            current = r.dataset
+            lines.append(f"| *{r.dataset}* | | | | | | |")
+        lines.append(f"| {_label(r.attack)} | {cell('ca_zeroshot')} | {cell('ca_backdoored')} | {cell('asr_backdoored')} | "
+                     f"{cell('alpha', 'g')} | {cell('ca_tbar')} ({r.ca_retention:.2f}%) | {cell('asr_tbar')} ({r.asr_removal:.2f}%) |")
     return "\n".join(lines) + "\n"
 
 
@@ -53,19 +87,21 @@ def _tex_escape(s: str) -> str:
     return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
 
 
-def to_latex(df: pd.DataFrame) -> str:
+def to_latex(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
     gray = lambda v: rf"\textcolor{{gray}}{{({v:.2f}\%)}}"  # noqa: E731
     lines = [r"% requires \usepackage{booktabs,xcolor}",
              r"\begin{tabular}{lrrrrll}", r"\toprule",
              r" & CA (zero-shot) & CA $\uparrow$ & ASR $\downarrow$ & $\alpha$ & CA (TBAR) $\uparrow$ & ASR (TBAR) $\downarrow$ \\",
              r"\midrule"]
-    for i, (dataset, block) in enumerate(df.groupby("dataset", sort=False)):
-        if i:
-            lines.append(r"\midrule")
-        lines.append(rf"\multicolumn{{7}}{{l}}{{\textit{{{_tex_escape(dataset)}}}}} \\")
-        for r in block.itertuples():
-            lines.append(f"{_tex_escape(_label(r.attack))} & {r.ca_zeroshot:.2f} & {r.ca_backdoored:.2f} & {r.asr_backdoored:.2f} & "
-                         f"{r.alpha:g} & {r.ca_tbar:.2f} {gray(r.ca_retention)} & {r.asr_tbar:.2f} {gray(r.asr_removal)} \\\\")
+    current = None
+    for r, cell in _cells(df, std, r"$\pm$"):
+        if r.dataset != current:
+            if current is not None:
+                lines.append(r"\midrule")
+            current = r.dataset
+            lines.append(rf"\multicolumn{{7}}{{l}}{{\textit{{{_tex_escape(r.dataset)}}}}} \\")
+        lines.append(f"{_tex_escape(_label(r.attack))} & {cell('ca_zeroshot')} & {cell('ca_backdoored')} & {cell('asr_backdoored')} & "
+                     f"{cell('alpha', 'g')} & {cell('ca_tbar')} {gray(r.ca_retention)} & {cell('asr_tbar')} {gray(r.asr_removal)} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -76,12 +112,15 @@ def main(argv=None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--tex", required=True)
+    p.add_argument("--per-seed", required=True, help="CSV with one row per seed")
     args = p.parse_args(argv)
-    df = build_table([read_json(m) for m in args.metrics])
+    per_seed = build_table([read_json(m) for m in args.metrics])
+    df, std = aggregate(per_seed)
+    write_csv(per_seed.round(4), args.per_seed)
     write_csv(df.round(4), args.csv)
-    write_text(to_markdown(df), args.md)
-    write_text(to_latex(df), args.tex)
-    print(to_markdown(df))
+    write_text(to_markdown(df, std), args.md)
+    write_text(to_latex(df, std), args.tex)
+    print(to_markdown(df, std))
 
 
 if __name__ == "__main__":

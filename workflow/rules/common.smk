@@ -15,6 +15,8 @@ except ConfigError as err:
 
 STUDY = CFG["study"]
 R = f"{CFG['results_dir']}/{STUDY}"
+RS = f"{R}/seed{{seed}}"  # every output but the tables is per seed
+SEEDS = list(CFG["seeds"] or [CFG["seed"]])
 DATASETS = list(CFG["datasets"])
 ATTACKS = list(CFG["attacks"])
 RESOLUTION = model_resolution(CFG["model"])
@@ -42,6 +44,7 @@ shell.prefix(_PREFIX.replace("{", "{{").replace("}", "}}"))  # the prefix is for
 
 
 wildcard_constraints:
+    seed="|".join(str(s) for s in SEEDS),
     dataset="|".join(DATASETS),
     attack="|".join(ATTACKS),
 
@@ -51,30 +54,30 @@ def as_arg(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
-def base_params():
-    return {"seed": CFG["seed"], "device": CFG["device"], "eval_batch_size": CFG["eval_batch_size"]}
+def base_params(w):
+    return {"seed": int(w.seed), "device": CFG["device"], "eval_batch_size": CFG["eval_batch_size"]}
 
 
-def dataset_params(dataset):
-    return {**base_params(), **dataset_view(CFG, dataset), "resolution": RESOLUTION}
+def dataset_params(w):
+    return {**base_params(w), **dataset_view(CFG, w.dataset), "resolution": RESOLUTION}
 
 
-def attack_params(dataset, attack):
-    ds = dataset_view(CFG, dataset)
-    return {**base_params(), "dataset": dataset, "attack": attack, "poison_rate": ds["poison_rate"],
-            "attack_params": CFG["attack_params"].get(attack, {}),
+def attack_params(w):
+    ds = dataset_view(CFG, w.dataset)
+    return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "poison_rate": ds["poison_rate"],
+            "attack_params": CFG["attack_params"].get(w.attack, {}),
             "finetune": ds["finetune"], "trigger_vector": ds["trigger_vector"],
             "alpha_search": CFG["alpha_search"]}
 
 
-def pretrain_params():
-    return {**base_params(), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": CFG["pretrain"]}
+def pretrain_params(w):
+    return {**base_params(w), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": CFG["pretrain"]}
 
 
-def pretrain_inputs():
+def pretrain_inputs(w):
     if CFG["model"]["pretrained"]:
         return []
-    return [f"{R}/data/{pretrain_dataset(CFG)}/classes.json"]
+    return [f"{R}/seed{w.seed}/data/{pretrain_dataset(CFG)}/classes.json"]
 
 
 def table_outputs():

@@ -3,18 +3,18 @@
 
 rule prepare_images:
     output:
-        train=f"{R}/data/{{dataset}}/train.parquet",
-        val=f"{R}/data/{{dataset}}/val.parquet",
-        test=f"{R}/data/{{dataset}}/test.parquet",
-        forget=f"{R}/data/{{dataset}}/forget.parquet",
-        classes=f"{R}/data/{{dataset}}/classes.json",
+        train=f"{RS}/data/{{dataset}}/train.parquet",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
+        test=f"{RS}/data/{{dataset}}/test.parquet",
+        forget=f"{RS}/data/{{dataset}}/forget.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
     params:
-        args=lambda w: as_arg(dataset_params(w.dataset)),
+        args=lambda w: as_arg(dataset_params(w)),
         outdir=lambda w, output: str(Path(output.classes).parent),
     log:
-        f"{R}/logs/prepare_images/{{dataset}}.log",
+        f"{RS}/logs/prepare_images/{{dataset}}.log",
     benchmark:
-        f"{R}/benchmarks/prepare_images/{{dataset}}.tsv"
+        f"{RS}/benchmarks/prepare_images/{{dataset}}.tsv"
     threads: CFG["threads"]
     conda:
         "../../envs/bdunlearn.yaml"
@@ -26,18 +26,18 @@ rule poison_images:
     input:
         rules.prepare_images.output,
     output:
-        train=f"{R}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
-        val=f"{R}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
-        test=f"{R}/poisoned/{{dataset}}/{{attack}}/test_triggered.parquet",
-        forget=f"{R}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
-        summary=f"{R}/poisoned/{{dataset}}/{{attack}}/poison.json",
-        examples=f"{R}/poisoned/{{dataset}}/{{attack}}/examples.png",
+        train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
+        val=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
+        test=f"{RS}/poisoned/{{dataset}}/{{attack}}/test_triggered.parquet",
+        forget=f"{RS}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
+        summary=f"{RS}/poisoned/{{dataset}}/{{attack}}/poison.json",
+        examples=f"{RS}/poisoned/{{dataset}}/{{attack}}/examples.png",
     params:
-        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
-        datadir=lambda w: f"{R}/data/{w.dataset}",
+        args=lambda w: as_arg(attack_params(w)),
+        datadir=lambda w: f"{R}/seed{w.seed}/data/{w.dataset}",
         outdir=lambda w, output: str(Path(output.summary).parent),
     log:
-        f"{R}/logs/poison_images/{{dataset}}_{{attack}}.log",
+        f"{RS}/logs/poison_images/{{dataset}}_{{attack}}.log",
     threads: CFG["threads"]
     conda:
         "../../envs/bdunlearn.yaml"

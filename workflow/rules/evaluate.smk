@@ -9,16 +9,16 @@ rule evaluate:
         backdoored=rules.finetune_backdoor.output.weights,
         tau=rules.estimate_trigger_vector.output.tau,
         alpha=rules.search_alpha.output.alpha,
-        classes=f"{R}/data/{{dataset}}/classes.json",
-        test=f"{R}/data/{{dataset}}/test.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+        test=f"{RS}/data/{{dataset}}/test.parquet",
         test_triggered=rules.poison_images.output.test,
     output:
-        f"{R}/eval/{{dataset}}/{{attack}}/metrics.json",
+        f"{RS}/eval/{{dataset}}/{{attack}}/metrics.json",
     params:
-        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        args=lambda w: as_arg(attack_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
-        f"{R}/logs/evaluate/{{dataset}}_{{attack}}.log",
+        f"{RS}/logs/evaluate/{{dataset}}_{{attack}}.log",
     threads: CFG["threads"]
     resources:
         gpu=1,

@@ -3,19 +3,19 @@
 
 rule pretrain_clip:
     input:
-        pretrain_inputs(),
+        pretrain_inputs,
     output:
-        weights=f"{R}/models/pretrained/model.safetensors",
-        spec=f"{R}/models/pretrained/spec.json",
-        report=f"{R}/models/pretrained/pretrain.json",
+        weights=f"{RS}/models/pretrained/model.safetensors",
+        spec=f"{RS}/models/pretrained/spec.json",
+        report=f"{RS}/models/pretrained/pretrain.json",
     params:
-        args=as_arg(pretrain_params()),
+        args=lambda w: as_arg(pretrain_params(w)),
         datadir=lambda w, input: f"--datadir {Path(input[0]).parent}" if input else "",
         outdir=lambda w, output: str(Path(output.weights).parent),
     log:
-        f"{R}/logs/pretrain_clip/pretrain_clip.log",
+        f"{RS}/logs/pretrain_clip/pretrain_clip.log",
     benchmark:
-        f"{R}/benchmarks/pretrain_clip/pretrain_clip.tsv"
+        f"{RS}/benchmarks/pretrain_clip/pretrain_clip.tsv"
     threads: CFG["pretrain"]["threads"]
     resources:
         gpu=1,
@@ -30,14 +30,14 @@ rule build_head:
     input:
         weights=rules.pretrain_clip.output.weights,
         spec=rules.pretrain_clip.output.spec,
-        classes=f"{R}/data/{{dataset}}/classes.json",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
     output:
-        f"{R}/models/{{dataset}}/head.safetensors",
+        f"{RS}/models/{{dataset}}/head.safetensors",
     params:
-        args=as_arg(base_params()),
+        args=lambda w: as_arg(base_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
-        f"{R}/logs/build_head/{{dataset}}.log",
+        f"{RS}/logs/build_head/{{dataset}}.log",
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -55,15 +55,15 @@ rule finetune_backdoor:
         head=rules.build_head.output,
         data=rules.poison_images.output.train,
     output:
-        weights=f"{R}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
-        history=f"{R}/models/{{dataset}}/{{attack}}/backdoored.json",
+        weights=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
+        history=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.json",
     params:
-        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        args=lambda w: as_arg(attack_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
-        f"{R}/logs/finetune_backdoor/{{dataset}}_{{attack}}.log",
+        f"{RS}/logs/finetune_backdoor/{{dataset}}_{{attack}}.log",
     benchmark:
-        f"{R}/benchmarks/finetune_backdoor/{{dataset}}_{{attack}}.tsv"
+        f"{RS}/benchmarks/finetune_backdoor/{{dataset}}_{{attack}}.tsv"
     threads: CFG["threads"]
     resources:
         gpu=1,

@@ -9,15 +9,15 @@ rule estimate_trigger_vector:
         backdoored=rules.finetune_backdoor.output.weights,
         forget=rules.poison_images.output.forget,
     output:
-        tau=f"{R}/tbar/{{dataset}}/{{attack}}/trigger_vector.safetensors",
-        history=f"{R}/tbar/{{dataset}}/{{attack}}/trigger_vector.json",
+        tau=f"{RS}/tbar/{{dataset}}/{{attack}}/trigger_vector.safetensors",
+        history=f"{RS}/tbar/{{dataset}}/{{attack}}/trigger_vector.json",
     params:
-        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        args=lambda w: as_arg(attack_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
-        f"{R}/logs/estimate_trigger_vector/{{dataset}}_{{attack}}.log",
+        f"{RS}/logs/estimate_trigger_vector/{{dataset}}_{{attack}}.log",
     benchmark:
-        f"{R}/benchmarks/estimate_trigger_vector/{{dataset}}_{{attack}}.tsv"
+        f"{RS}/benchmarks/estimate_trigger_vector/{{dataset}}_{{attack}}.tsv"
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -36,21 +36,21 @@ rule search_alpha:
         head=rules.build_head.output,
         backdoored=rules.finetune_backdoor.output.weights,
         tau=rules.estimate_trigger_vector.output.tau,
-        classes=f"{R}/data/{{dataset}}/classes.json",
-        val=f"{R}/data/{{dataset}}/val.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
         val_triggered=rules.poison_images.output.val,
     output:
-        csv=f"{R}/tbar/{{dataset}}/{{attack}}/alpha_search.csv",
-        plot=f"{R}/tbar/{{dataset}}/{{attack}}/alpha_search.png",
-        alpha=f"{R}/tbar/{{dataset}}/{{attack}}/alpha.json",
+        csv=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.csv",
+        plot=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.png",
+        alpha=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha.json",
     params:
-        args=lambda w: as_arg(attack_params(w.dataset, w.attack)),
+        args=lambda w: as_arg(attack_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
         outdir=lambda w, output: str(Path(output.alpha).parent),
     log:
-        f"{R}/logs/search_alpha/{{dataset}}_{{attack}}.log",
+        f"{RS}/logs/search_alpha/{{dataset}}_{{attack}}.log",
     benchmark:
-        f"{R}/benchmarks/search_alpha/{{dataset}}_{{attack}}.tsv"
+        f"{RS}/benchmarks/search_alpha/{{dataset}}_{{attack}}.tsv"
     threads: CFG["threads"]
     resources:
         gpu=1,
