@@ -7,7 +7,6 @@ The same config and seed must give the same table on CPU, so each CLI calls
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sys
 
@@ -35,7 +34,6 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if threads:
         torch.set_num_threads(int(threads))
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     seed_everything(seed)
     dev = pick_device(device)
     logging.info("device=%s threads=%s seed=%s torch=%s", dev, torch.get_num_threads(), seed, torch.__version__)
