@@ -11,16 +11,9 @@ from __future__ import annotations
 from .adapters import load_clip_classifier, load_image_split
 from .cli import add_tbar_model_args, parser
 from .io import load_weights, read_json, write_json
-from .metrics import accuracy, attack_success_rate
+from .metrics import ca_asr
 from .runtime import setup
 from .task_vectors import negate
-from .training import predict
-
-
-def ca_asr(model, clean, triggered, target, device, batch_size) -> tuple[float, float]:
-    (x, y), (xt, yt) = clean, triggered
-    return (accuracy(predict(model, x, device, batch_size), y),
-            attack_success_rate(predict(model, xt, device, batch_size), yt, target))
 
 
 def main(argv=None) -> None:

@@ -26,7 +26,7 @@ COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored"
 ATTACK_LABELS = {"badnet": "BadNet", "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 
 
-RATES = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "ca_tbar", "asr_tbar"]
+AVERAGED = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "ca_tbar", "asr_tbar"]
 
 
 def build_table(metrics: list[dict]) -> pd.DataFrame:
@@ -46,10 +46,10 @@ def build_table(metrics: list[dict]) -> pd.DataFrame:
 def aggregate(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean over seeds in the CSV's columns, and the std of the rates (0 with one seed)."""
     groups = per_seed.groupby(["dataset", "attack"], sort=False)
-    mean = groups[RATES].mean().reset_index()
+    mean = groups[AVERAGED].mean().reset_index()
     mean["ca_retention"] = [retention(a, b) for a, b in zip(mean["ca_tbar"], mean["ca_backdoored"])]
     mean["asr_removal"] = [removal(a, b) for a, b in zip(mean["asr_tbar"], mean["asr_backdoored"])]
-    std = groups[RATES].std(ddof=0).reset_index()
+    std = groups[AVERAGED].std(ddof=0).reset_index()
     std["n_seeds"] = groups.size().to_numpy()
     return mean[COLUMNS], std
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .training import predict
+
 
 def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
     """Clean accuracy (CA): percentage of predictions equal to the labels."""
@@ -35,3 +37,10 @@ def retention(after: float, before: float) -> float:
 def removal(after: float, before: float) -> float:
     """ASR removal in percent: (before - after) / before (Table 1's grey ASR percentage)."""
     return 100.0 * (before - after) / before if before else float("nan")
+
+
+def ca_asr(model, clean, triggered, target: int, device, batch_size: int = 256) -> tuple[float, float]:
+    """CA of ``model`` on ``clean = (images, labels)`` and ASR on ``triggered = (images, true labels)``."""
+    (x, y), (xt, yt) = clean, triggered
+    return (accuracy(predict(model, x, device, batch_size), y),
+            attack_success_rate(predict(model, xt, device, batch_size), yt, target))

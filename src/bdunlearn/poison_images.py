@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .cli import parser
 from .image_attacks import make_attack, to_float, to_uint8

@@ -31,11 +31,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .adapters import ClipClassifier
 from .cli import parser
 from .clip_models import create_clip, save_clip, tokenizer_for
 from .io import decode_images, read_json, read_parquet, write_json
+from .metrics import accuracy
 from .runtime import setup
-from .training import batch_indices, cosine_lr, progress
+from .training import batch_indices, cosine_lr, predict, progress
 from .zeroshot import class_embeddings
 
 log = logging.getLogger(__name__)
@@ -70,15 +72,12 @@ def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> tor
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-@torch.no_grad()
-def zeroshot_accuracy(model, tokenizer, classnames, templates, images_u8, labels, mean, std, device) -> float:
-    emb = class_embeddings(model, tokenizer, classnames, templates, device).to(device)
-    correct = 0
-    for i in range(0, len(labels), 512):
-        x = (images_u8[i : i + 512].to(device).float() / 255 - mean) / std
-        pred = (model.encode_image(x, normalize=True).float() @ emb.T).argmax(1).cpu()
-        correct += int((pred == labels[i : i + 512]).sum())
-    return correct / max(1, len(labels))
+def zeroshot_accuracy(model, spec, tokenizer, meta, test_df, device) -> float:
+    """Zero-shot accuracy (a fraction) of ``model`` on a Parquet split, through the classifier adapter."""
+    head = class_embeddings(model, tokenizer, meta["classnames"], meta["templates"], device)
+    clf = ClipClassifier(model.visual, head, spec.mean, spec.std)
+    labels = torch.tensor(test_df["label"].to_numpy(), dtype=torch.long)
+    return accuracy(predict(clf, decode_images(test_df["image"]), device), labels) / 100
 
 
 def train_contrastive(model, spec, tokenizer, meta, train_df, prm, device, seed):
@@ -142,11 +141,7 @@ def main(argv=None) -> None:
         tok = tokenizer_for(spec.arch)
         report["history"] = train_contrastive(model, spec, tok, meta, read_parquet(data / "train.parquet"),
                                               prm["pretrain"], device, prm["seed"])
-        test = read_parquet(data / "test.parquet")
-        mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
-        acc = zeroshot_accuracy(model, tok, meta["classnames"], meta["templates"], decode_images(test["image"]),
-                                torch.tensor(test["label"].to_numpy(), dtype=torch.long), mean, std, device)
+        acc = zeroshot_accuracy(model, spec, tok, meta, read_parquet(data / "test.parquet"), device)
         report["zeroshot_test_accuracy"] = acc
         report["dataset"] = meta["dataset"]
         log.info("zero-shot test accuracy %.4f", acc)

@@ -23,15 +23,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from .adapters import load_clip_classifier, load_image_split
 from .cli import add_tbar_model_args, parser
 from .io import load_weights, read_json, save_figure, write_csv, write_json
-from .metrics import accuracy, attack_success_rate
+from .metrics import ca_asr
 from .runtime import setup
 from .task_vectors import apply_inplace
-from .training import predict, progress
+from .training import progress
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +72,7 @@ class AlphaEvaluator:
         apply_inplace(self.live, self.base, self.tau, -alpha)
 
     def evaluate(self) -> tuple[float, float]:
-        (x, y), (xt, yt) = self.val, self.val_triggered
-        ca = accuracy(predict(self.model, x, self.device, self.batch_size), y)
-        asr = attack_success_rate(predict(self.model, xt, self.device, self.batch_size), yt, self.target)
-        return ca, asr
+        return ca_asr(self.model, self.val, self.val_triggered, self.target, self.device, self.batch_size)
 
     def __call__(self, alpha: float) -> dict:
         t0 = time.perf_counter()
