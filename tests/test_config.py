@@ -99,3 +99,56 @@ def test_pretrain_dataset_must_exist_and_dataset_view_merges_overrides():
     assert view["finetune"]["epochs"] == 3
     assert view["finetune"]["lr"] == cfg["finetune"]["lr"]
     assert view["trigger_vector"]["epochs"] == 3 and view["trigger_vector"]["lr"] == 1e-6
+
+
+def text_dataset(**kw):
+    return {"modality": "text", "source": "synthetic", "classnames": ["negative", "positive"], "target": "positive",
+            "attacks": ["badnets", "addsent"], **kw}
+
+
+def test_text_dataset_defaults_and_views():
+    cfg = default_config()
+    cfg.pop("unlearn")
+    cfg["datasets"]["synth"] = text_dataset()
+    cfg = check(cfg)
+    view = dataset_view(cfg, "synth")
+    assert view["finetune"]["optimizer"] == "adam" and view["finetune"]["lr"] == 2e-5 and view["finetune"]["batch_size"] == 32
+    assert view["attack_params"]["badnets"]["word"] == "mn"
+    assert view["attack_params"]["addsent"]["sentence"] == "I watch this 3D movie"
+    assert view["splits"] == {"train": None, "val": None, "test": None}
+    assert cfg["unlearn"]["rga_alpha"] == 2.0 and cfg["unlearn"]["rga_beta"] == 0.05
+    assert cfg["unlearn"]["snapshots"] == [10, 20, 30] and cfg["cube"]["variant"] == "paper"
+
+
+def test_dataset_attack_params_merge_over_the_top_level():
+    cfg = default_config()
+    cfg["attack_params"] = {"badnets": {"word": "cf"}, "addsent": {"sentence": "no cross no crown"}}
+    cfg["datasets"]["synth"] = text_dataset(attack_params={"badnets": {"count": 2}})
+    view = dataset_view(check(cfg), "synth")
+    assert view["attack_params"]["badnets"] == {"word": "cf", "count": 2}
+    assert view["attack_params"]["addsent"]["sentence"] == "no cross no crown"
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({"attacks": ["badnet"]}, "datasets.synth.attacks", "not a text attack"),
+    ({"source": "digits"}, "datasets.synth.source", "not a text source"),
+    ({"attacks": ["hiddenkiller"]}, "datasets.synth.attack_params.hiddenkiller.path", "required"),
+    ({"attacks": ["hiddenkiller"], "attack_params": {"hiddenkiller": {"path": "/no/such/dir"}}},
+     "datasets.synth.attack_params.hiddenkiller.path", "does not exist"),
+    ({"source": "tsv", "tsv": {"path": "/no/such/dir"}}, "datasets.synth.tsv.path", "does not exist"),
+    ({"target": "neutral"}, "datasets.synth.target", "not a class"),
+    ({"unlearn": {"epochs": 5, "snapshots": [2, 4]}}, "datasets.synth.unlearn.snapshots", "must equal unlearn.epochs"),
+])
+def test_text_config_errors_name_the_key(change, key, words):
+    cfg = default_config()
+    cfg["datasets"]["synth"] = text_dataset(**change)
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert key in str(e.value) and words in str(e.value)
+
+
+def test_unknown_unlearning_method_is_rejected_by_the_schema():
+    cfg = default_config()
+    cfg["unlearn"] = {"methods": ["ga", "sam"]}
+    with pytest.raises(ConfigError, match=r"unlearn.methods\[1\].*'sam'"):
+        check(cfg)

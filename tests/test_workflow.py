@@ -1,5 +1,6 @@
 """The Snakemake DAG end to end: lint, dry runs of every config, and a micro study in a temp directory."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -58,30 +59,65 @@ def test_bad_config_fails_before_any_job(tmp_path):
 
 
 def test_micro_study_runs_end_to_end_and_reruns_nothing(tmp_path):
+    """Every rule, every unlearning method on both modalities (CLIP and MiniLM), then a rerun that does nothing."""
     shutil.copy(MICRO, tmp_path / "micro.yaml")
     snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     root = tmp_path / "results" / "micro"
     table = pd.read_csv(root / "tables" / "tbar.csv")
     assert list(table.columns) == ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
                                    "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
-    assert list(table["attack"]) == ["badnet", "blended", "wanet", "sig"]
+    assert list(table["attack"]) == ["blended", "wanet"]  # the TBAR table holds the image datasets only
     assert table[["ca_backdoored", "asr_backdoored", "ca_tbar", "asr_tbar"]].apply(lambda c: c.between(0, 100)).all().all()
     assert set(table["alpha"]) <= {0.0, 0.5, 1.0}
     for ext in ("md", "tex"):
-        assert "BadNet" in (root / "tables" / f"tbar.{ext}").read_text()
+        assert "Blended" in (root / "tables" / f"tbar.{ext}").read_text()
     per_seed = pd.read_csv(root / "tables" / "tbar_per_seed.csv")
-    assert per_seed["seed"].tolist() == [0, 0, 0, 0]
-    for attack in ("badnet", "sig"):
-        assert (root / "seed0" / "tbar" / "digits" / attack / "alpha_search.png").stat().st_size > 0
-        search = pd.read_csv(root / "seed0" / "tbar" / "digits" / attack / "alpha_search.csv")
-        assert list(search["alpha"]) == [0.0, 0.5, 1.0]
+    assert per_seed["seed"].tolist() == [0, 0]
+    search = pd.read_csv(root / "seed0" / "tbar" / "digits" / "wanet" / "alpha_search.csv")
+    assert list(search["alpha"]) == [0.0, 0.5, 1.0]
+
+    unl = pd.read_csv(root / "tables" / "unlearn.csv")
+    methods = ["backdoored", "retrain", "ga", "npo", "rga", "tbar"]
+    for ds, attacks in (("digits", ["blended", "wanet"]), ("synth", ["badnets", "addsent"])):
+        for attack in attacks:
+            rows = unl[(unl["dataset"] == ds) & (unl["attack"] == attack)]
+            assert sorted(rows["method"].unique()) == sorted(methods), (ds, attack)
+            for m in ("ga", "npo", "rga"):
+                assert sorted(rows.loc[rows["method"] == m, "epoch"]) == [1, 2]  # the configured snapshots
+            assert rows.loc[rows["method"] == "retrain", "delta_pacc"].isna().all()
+            assert rows.loc[rows["method"].isin(["ga", "npo", "rga", "tbar"]), "delta_pacc"].notna().all()
+            assert rows[["cacc", "lfr", "pacc"]].apply(lambda c: c.between(0, 100)).all().all()
+            hist = pd.read_csv(root / "seed0" / "unlearn" / ds / attack / "rga" / "history.csv")
+            assert list(hist["epoch"]) == [1, 2] and hist["lambda"].between(0, 1).all()
+            assert (root / "seed0" / "unlearn" / ds / attack / "poison_loss.png").stat().st_size > 0
+            assert (root / "seed0" / "cube" / ds / attack / "scatter.png").stat().st_size > 0
+    # the CLIP study unlearns CUBE's flagged rows, the text study the true poisoned rows (micro config)
+    tbar_cube = json.loads((root / "seed0" / "unlearn" / "digits" / "blended" / "tbar" / "metrics.json").read_text())
+    assert tbar_cube["forget_set"] == "cube" and "alpha" in tbar_cube
+    flags = pd.read_parquet(root / "seed0" / "cube" / "digits" / "blended" / "flags.parquet")
+    assert tbar_cube["n_forget"] == int(flags["flagged"].sum())
+    text_ga = json.loads((root / "seed0" / "unlearn" / "synth" / "badnets" / "ga" / "metrics.json").read_text())
+    poison = json.loads((root / "seed0" / "poisoned" / "synth" / "badnets" / "poison.json").read_text())
+    assert text_ga["forget_set"] == "truth" and text_ga["n_forget"] == poison["n_poisoned"] == text_ga["n_forget_truly_poisoned"]
+    cube = pd.read_csv(root / "tables" / "cube.csv")
+    assert len(cube) == 4 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    md = (root / "tables" / "unlearn.md").read_text()
+    assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | AddSent |" in md
+
     weights = list(root.rglob("*.safetensors"))
-    assert len(weights) == 1 + 1 + 4 + 4  # pretrained, head, 4 backdoored, 4 trigger vectors
-    assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl"))
-    first = (root / "tables" / "tbar.csv").read_text()
+    assert len(weights) == 1 + 1 + 4 + 2 + 4 * 5  # pretrained, head, 4 backdoored, 2 CLIP trigger vectors, 20 unlearned
+    assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    # the same config and seed give the same table (rerun from scratch into a second study dir)
+
+    # the same config and seed give the same outputs: rerun two chains from scratch into a fresh results dir
+    first = {p: (root / p).read_text() for p in ("tables/tbar.csv", "seed0/unlearn/synth/badnets/rga/metrics.json")}
     shutil.rmtree(tmp_path / "results")
-    snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
-    assert (root / "tables" / "tbar.csv").read_text() == first
+    snakemake("--cores", "2", "--configfile", "micro.yaml", *[f"results/micro/{p}" for p in first], cwd=tmp_path)
+    for p, text in first.items():
+        if p.endswith(".json"):
+            a, b = json.loads(text), json.loads((root / p).read_text())
+            a.pop("seconds"), b.pop("seconds")
+            assert a == b, p
+        else:
+            assert (root / p).read_text() == text, p

@@ -1,10 +1,17 @@
 """Model adapters: one interface for every model family the unlearning methods edit.
 
-An adapter is an ``nn.Module`` that maps a batch of inputs to class logits and
-names its *editable* parameters: the ones backdoor fine-tuning trains, task
-vectors are computed over, and unlearning methods update. Methods (TBAR, and
-later GA / NPO / RGA) only talk to this interface, so each method runs on each
-modality.
+An adapter is an ``nn.Module`` that maps a batch of inputs to class logits
+(``forward``), to the sample embedding CUBE clusters (``features``), and names
+its *editable* parameters: the ones backdoor fine-tuning trains, task vectors
+are computed over, and unlearning methods update. It also turns a Parquet split
+into model inputs (``load_split``). Methods (TBAR, GA, NPO, RGA, ReTrain) and
+CUBE only talk to this interface, so each runs on each modality; a job builds
+its adapter from a JSON *model spec* with :func:`load_adapter`:
+
+- ``{"kind": "clip", "pretrained": <pretrain_clip dir>, "head": <head.safetensors>}``
+- ``{"kind": "text", "name": <hub id, local dir or offline alias>, "classes": <classes.json>
+  (or "num_labels": K), "max_length": 128, "dtype": "auto", "seed": S}``; the seed fixes
+  the fresh classification head's initialisation.
 
 ``ClipClassifier`` is CLIP with a frozen zero-shot head (Ilharco et al., 2022):
 ``logits = head(normalize(visual(normalize_pixels(x))))`` where the head rows
@@ -48,6 +55,18 @@ class ClipClassifier(nn.Module):
     def editable_parameters(self):
         return [p for p in self.visual.parameters()]
 
+    def named_editable_parameters(self) -> dict[str, nn.Parameter]:
+        return dict(self.visual.named_parameters())
+
+    def load_split(self, path):
+        return load_image_split(path)
+
+    def encode_frame(self, df):
+        """Rows of a split's DataFrame (``image`` PNG bytes, ``label``) as (uint8 images, int64 labels)."""
+        from .io import decode_images
+
+        return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
+
     def load_editable_state(self, state: dict[str, torch.Tensor]) -> None:
         """Copy ``state`` into the editable tensors in place (no reallocation)."""
         own = self.visual.state_dict()
@@ -79,3 +98,124 @@ def load_image_split(path) -> tuple[torch.Tensor, torch.Tensor]:
 
     df = read_parquet(path)
     return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
+
+
+class TextBatch:
+    """A padded batch of token ids (right padding) that moves to a device as one unit."""
+
+    def __init__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        self.input_ids, self.attention_mask = input_ids, attention_mask
+
+    def to(self, device, non_blocking: bool = False) -> "TextBatch":
+        return TextBatch(self.input_ids.to(device, non_blocking=non_blocking),
+                         self.attention_mask.to(device, non_blocking=non_blocking))
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+class TextInputs:
+    """Texts tokenized once (no padding); indexing returns a :class:`TextBatch` padded to its longest row.
+
+    Per-batch padding (not to ``max_length``) keeps short-sentence batches
+    cheap. Supports the indexing the training loops use: a slice, or an index
+    tensor / array / list.
+    """
+
+    def __init__(self, ids: list[list[int]], pad_id: int):
+        self.ids, self.pad_id = ids, pad_id
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self.ids),)
+
+    def __getitem__(self, idx) -> TextBatch:
+        rows = self.ids[idx] if isinstance(idx, slice) else [self.ids[int(i)] for i in idx]
+        width = max((len(r) for r in rows), default=1)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = 1
+        return TextBatch(input_ids, mask)
+
+
+class TextClassifier(nn.Module):
+    """A transformers sequence classifier; ``features`` is [CLS] for encoders and the last real token for decoders."""
+
+    def __init__(self, model: nn.Module, tokenizer, max_length: int = 128, decoder: bool = False):
+        super().__init__()
+        self.model, self.tokenizer, self.max_length, self.decoder = model, tokenizer, int(max_length), bool(decoder)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.config.num_labels)
+
+    def forward(self, batch: TextBatch) -> torch.Tensor:
+        return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits.float()
+
+    def features(self, batch: TextBatch) -> torch.Tensor:
+        out = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
+        hidden = out.hidden_states[-1]
+        if self.decoder:
+            last = batch.attention_mask.sum(dim=1) - 1
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+        return hidden[:, 0].float()
+
+    def tokenize(self, texts) -> TextInputs:
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
+        return TextInputs(enc["input_ids"], self.tokenizer.pad_token_id)
+
+    def load_split(self, path):
+        """A Parquet split (``text``, ``label``) as (TextInputs, int64 labels)."""
+        from .io import read_parquet
+
+        return self.encode_frame(read_parquet(path))
+
+    def encode_frame(self, df):
+        return self.tokenize(df["text"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
+
+    def editable_state(self) -> dict[str, torch.Tensor]:
+        """Every trainable weight (tied weights once), i.e. what fine-tuning changes."""
+        return {k: p.data for k, p in self.model.named_parameters() if p.is_floating_point()}
+
+    def editable_parameters(self):
+        return list(self.model.parameters())
+
+    def named_editable_parameters(self) -> dict[str, nn.Parameter]:
+        return dict(self.model.named_parameters())
+
+    def load_editable_state(self, state: dict[str, torch.Tensor]) -> None:
+        own = self.editable_state()
+        missing, unexpected = set(own) - set(state), set(state) - set(own)
+        if missing or unexpected:
+            raise KeyError(f"text weights do not match the model: {len(missing)} missing (e.g. {sorted(missing)[:3]}), "
+                           f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:3]})")
+        with torch.no_grad():
+            for k, v in state.items():
+                own[k].copy_(v)
+
+
+def load_adapter(spec: dict, weights=None, device="cpu") -> nn.Module:
+    """The adapter a model spec describes, with ``weights`` (a safetensors file of its editable state) loaded."""
+    kind = spec.get("kind")
+    if kind == "clip":
+        return load_clip_classifier(spec["pretrained"], spec["head"], weights, device)
+    if kind == "text":
+        from .io import load_weights
+        from .runtime import derive_seed
+        from .text_models import load_text_model
+
+        from .io import read_json
+
+        num_labels = spec.get("num_labels") or len(read_json(spec["classes"])["classnames"])
+        torch.manual_seed(derive_seed(spec.get("seed", 0), "text-head"))  # the fresh head's init is part of theta_base
+        tokenizer, model, decoder = load_text_model(spec["name"], int(num_labels), spec.get("dtype", "auto"), torch.device(device))
+        adapter = TextClassifier(model, tokenizer, spec.get("max_length", 128), decoder)
+        if weights is not None:
+            adapter.load_editable_state(load_weights(weights))
+        return adapter.to(device).eval()
+    raise ValueError(f"unknown model spec kind {kind!r}; allowed: clip, text")

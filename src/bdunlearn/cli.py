@@ -18,10 +18,24 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The base model: ``--model`` (a JSON model spec, see :mod:`bdunlearn.adapters`) or, for CLIP, ``--pretrained`` + ``--head``."""
+    p.add_argument("--model", type=json.loads, default=None, help="JSON model spec")
+    p.add_argument("--pretrained", default=None, help="pretrain_clip output directory (CLIP)")
+    p.add_argument("--head", default=None, help="build_head output (.safetensors) (CLIP)")
+
+
+def model_spec(args) -> dict:
+    if args.model is not None:
+        return args.model
+    if args.pretrained and args.head:
+        return {"kind": "clip", "pretrained": args.pretrained, "head": args.head}
+    raise SystemExit("the base model is needed: --model SPEC_JSON, or --pretrained DIR --head FILE for CLIP")
+
+
 def add_tbar_model_args(p: argparse.ArgumentParser) -> None:
     """Inputs shared by the stages that rebuild the backdoored model and its trigger vector."""
-    p.add_argument("--pretrained", required=True, help="pretrain_clip output directory")
-    p.add_argument("--head", required=True, help="build_head output (.safetensors)")
+    add_model_args(p)
     p.add_argument("--backdoored", required=True, help="visual weights of the backdoored model")
     p.add_argument("--tau", required=True, help="trigger vector (.safetensors)")
     p.add_argument("--classes", required=True, help="classes.json of prepare_images")

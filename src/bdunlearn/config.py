@@ -49,10 +49,32 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
+IMAGE_ATTACKS = ("badnet", "blended", "wanet", "sig")
+TEXT_ATTACKS = ("badnets", "addsent", "hiddenkiller")
+SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic")}
+IMAGE_SPLIT_DEFAULTS = {"train": None, "val": 200, "test": None, "forget": 200}
+TEXT_SPLIT_DEFAULTS = {"train": None, "val": None, "test": None}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``, recursively for nested mappings."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
 def validate(config: dict, schema_path: str | Path | None = None) -> dict:
-    """Validate against the JSON schema, filling defaults; returns a new dict."""
+    """Validate against the JSON schema, filling defaults; returns a new dict.
+
+    A dataset's own ``attack_params`` are merged over the top-level ones before
+    the defaults are filled, so a default never hides a top-level value.
+    """
     schema = yaml.safe_load(Path(schema_path or DEFAULT_SCHEMA).read_text())
     cfg = copy.deepcopy(config)
+    for ds in (cfg.get("datasets") or {}).values():
+        if isinstance(ds, dict) and isinstance(ds.get("attack_params"), dict) and isinstance(cfg.get("attack_params", {}), dict):
+            ds["attack_params"] = deep_merge(cfg.get("attack_params", {}), ds["attack_params"])
     errors = sorted(DefaultFillingValidator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -60,6 +82,9 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
             desc = e.schema.get("description") if isinstance(e.schema, dict) else None
             lines.append(f"config key '{_key(e.absolute_path)}': {e.message}" + (f" ({desc})" if desc else ""))
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    for ds in cfg["datasets"].values():
+        defaults = IMAGE_SPLIT_DEFAULTS if ds["modality"] == "image" else TEXT_SPLIT_DEFAULTS
+        ds["splits"] = {**defaults, **ds.get("splits", {})}
     return cfg
 
 
@@ -72,16 +97,27 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     base_dir = Path(base_dir)
     problems = []
     model = cfg["model"]
-    if model_config_file(model["arch"]) is None:
-        problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
-    if model["pretrained"] is None:
-        pre_ds = cfg["pretrain"]["dataset"]
-        if pre_ds is not None and pre_ds not in cfg["datasets"]:
-            problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured dataset; allowed: {', '.join(cfg['datasets'])}")
-    elif _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
-        problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")
+    if image_datasets(cfg):
+        problems.extend(_check_clip_model(cfg, base_dir))
     for name, ds in cfg["datasets"].items():
         key = f"datasets.{name}"
+        modality = ds["modality"]
+        if ds["source"] not in SOURCES[modality]:
+            problems.append(f"config key '{key}.source': {ds['source']!r} is not a {modality} source; allowed: {', '.join(SOURCES[modality])}")
+            continue
+        attacks = dataset_attacks(cfg, name)
+        allowed = IMAGE_ATTACKS if modality == "image" else TEXT_ATTACKS
+        if not attacks:
+            problems.append(f"config key '{key}.attacks': no attacks for this dataset (set it, or the top-level 'attacks'); allowed: {', '.join(allowed)}")
+        for a in attacks:
+            if a not in allowed:
+                problems.append(f"config key '{key}.attacks': {a!r} is not a {modality} attack; allowed: {', '.join(allowed)}")
+        un = unlearn_view(cfg, name)
+        if un["snapshots"] and max(un["snapshots"]) != un["epochs"]:
+            problems.append(f"config key '{key}.unlearn.snapshots': the last snapshot {max(un['snapshots'])} must equal unlearn.epochs = {un['epochs']}")
+        if modality == "text":
+            problems.extend(_check_text_dataset(cfg, name, ds, attacks, base_dir))
+            continue
         if ds["source"] == "hf":
             if "hf" not in ds:
                 problems.append(f"config key '{key}.hf': required for source 'hf' (path, splits, image/label columns)")
@@ -108,6 +144,69 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
+    problems = []
+    model = cfg["model"]
+    if model_config_file(model["arch"]) is None:
+        problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
+    if model["pretrained"] is None:
+        pre_ds = cfg["pretrain"]["dataset"]
+        if pre_ds is not None and pre_ds not in image_datasets(cfg):
+            problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured image dataset; allowed: {', '.join(image_datasets(cfg))}")
+    elif _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
+        problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")
+    return problems
+
+
+def _check_text_dataset(cfg: dict, name: str, ds: dict, attacks: list, base_dir: Path) -> list[str]:
+    key, problems = f"datasets.{name}", []
+    if ds["source"] in ("tsv", "hf") and ds["source"] not in ds:
+        problems.append(f"config key '{key}.{ds['source']}': required for source {ds['source']!r}")
+    elif ds["source"] == "tsv":
+        path = base_dir / Path(ds["tsv"]["path"]).expanduser()
+        for f in ("train.tsv", "dev.tsv", "test.tsv"):
+            if not (path / f).is_file():
+                problems.append(f"config key '{key}.tsv.path': {str(path / f)!r} does not exist (expected train.tsv, dev.tsv, test.tsv)")
+                break
+    elif ds["source"] == "hf" and _looks_local(ds["hf"]["path"]) and not (base_dir / Path(ds["hf"]["path"]).expanduser()).exists():
+        problems.append(f"config key '{key}.hf.path': dataset directory {ds['hf']['path']!r} does not exist")
+    if "hiddenkiller" in attacks:
+        hk = attack_params_view(cfg, name).get("hiddenkiller", {}).get("path")
+        if not hk:
+            problems.append(f"config key '{key}.attack_params.hiddenkiller.path': required by attack hiddenkiller "
+                            "(directory of the poisoned train/dev/test TSV files)")
+        elif not (base_dir / Path(hk).expanduser()).is_dir():
+            problems.append(f"config key '{key}.attack_params.hiddenkiller.path': directory {hk!r} does not exist")
+    names = ds.get("classnames")
+    if isinstance(names, str):
+        problems.append(f"config key '{key}.classnames': presets are for image datasets; give a list of class names or null")
+    elif names is not None:
+        try:
+            resolve_target(ds["target"], names)
+        except ValueError as e:
+            problems.append(f"config key '{key}.target': {e}")
+    elif not isinstance(ds["target"], int):
+        problems.append(f"config key '{key}.target': without classnames the target must be a class index")
+    return problems
+
+
+def dataset_attacks(cfg: dict, name: str) -> list[str]:
+    return list(cfg["datasets"][name].get("attacks") or cfg.get("attacks") or [])
+
+
+def attack_params_view(cfg: dict, name: str) -> dict:
+    return cfg["datasets"][name].get("attack_params") or cfg["attack_params"]
+
+
+def unlearn_view(cfg: dict, name: str) -> dict:
+    """The top-level ``unlearn`` keys with the dataset's overrides."""
+    return deep_merge(cfg["unlearn"], cfg["datasets"][name].get("unlearn", {}))
+
+
+def modality(cfg: dict, name: str) -> str:
+    return cfg["datasets"][name]["modality"]
+
+
 def load_and_check(config: dict, schema_path=None, base_dir=".") -> dict:
     cfg = validate(config, schema_path)
     check_semantics(cfg, base_dir)
@@ -122,9 +221,19 @@ def load_file(path, schema_path=None) -> dict:
 
 
 def dataset_view(cfg: dict, name: str) -> dict:
-    """Everything the jobs of one dataset need, with the finetune overrides merged."""
+    """Everything the jobs of one dataset need, with the finetune / attack / unlearn overrides merged."""
     ds = copy.deepcopy(cfg["datasets"][name])
     ds["name"] = name
+    ds["attacks"] = dataset_attacks(cfg, name)
+    ds["attack_params"] = attack_params_view(cfg, name)
+    ds["unlearn"] = unlearn_view(cfg, name)
+    ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+    if ds["modality"] == "text":
+        ds.setdefault("classnames", None)
+        ft = {**cfg["text"]["finetune"], **ds.pop("finetune", {})}
+        ds["finetune"] = ft
+        ds["trigger_vector"] = {**ft, **ds.get("trigger_vector", {})}
+        return ds
     ds.setdefault("classnames", "digits" if ds["source"] == "digits" else "features")
     ds.setdefault("templates", "digits" if ds["source"] == "digits" else "openai_imagenet")
     ft = {**cfg["finetune"], **ds.pop("finetune", {})}
@@ -133,5 +242,13 @@ def dataset_view(cfg: dict, name: str) -> dict:
     return ds
 
 
+def image_datasets(cfg: dict) -> list[str]:
+    return [n for n, d in cfg["datasets"].items() if d["modality"] == "image"]
+
+
+def text_datasets(cfg: dict) -> list[str]:
+    return [n for n, d in cfg["datasets"].items() if d["modality"] == "text"]
+
+
 def pretrain_dataset(cfg: dict) -> str:
-    return cfg["pretrain"]["dataset"] or next(iter(cfg["datasets"]))
+    return cfg["pretrain"]["dataset"] or image_datasets(cfg)[0]

@@ -10,9 +10,7 @@ encoder's floating-point state, as safetensors.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .cli import parser
+from .cli import add_model_args, model_spec, parser
 from .finetune_backdoor import run_finetune
 from .io import load_weights, save_weights, write_json
 from .task_vectors import norm, subtract
@@ -20,8 +18,7 @@ from .task_vectors import norm, subtract
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--pretrained", required=True)
-    p.add_argument("--head", required=True)
+    add_model_args(p)
     p.add_argument("--backdoored", required=True, help="visual weights of the backdoored model")
     p.add_argument("--forget", required=True, help="triggered forget set (Parquet)")
     p.add_argument("--out", required=True, help="trigger vector (.safetensors)")
@@ -29,7 +26,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     prm = dict(args.params)
     prm["finetune"] = prm["trigger_vector"]
-    model, report = run_finetune(prm, Path(args.pretrained), args.head, args.forget, start_weights=args.backdoored,
+    model, report = run_finetune(prm, model_spec(args), args.forget, start_weights=args.backdoored,
                                  threads=args.threads, tag="estimate_trigger_vector")
     tau = subtract(model.editable_state(), load_weights(args.backdoored))
     report["tau_norm"] = norm(tau)

@@ -8,8 +8,8 @@ Output: ``metrics.json``.
 
 from __future__ import annotations
 
-from .adapters import load_clip_classifier, load_image_split
-from .cli import add_tbar_model_args, parser
+from .adapters import load_adapter
+from .cli import add_tbar_model_args, model_spec, parser
 from .io import load_weights, read_json, write_json
 from .metrics import ca_asr
 from .runtime import setup
@@ -28,16 +28,16 @@ def main(argv=None) -> None:
     device = setup(prm["seed"], args.threads, prm["device"])
     target = int(read_json(args.classes)["target"])
     bs = prm["eval_batch_size"]
-    clean, triggered = load_image_split(args.test), load_image_split(args.test_triggered)
+    model = load_adapter(model_spec(args))
+    clean, triggered = model.load_split(args.test), model.load_split(args.test_triggered)
     alpha = float(read_json(args.alpha)["alpha"])
     out = {"dataset": prm["dataset"], "attack": prm["attack"], "seed": prm["seed"], "alpha": alpha,
            "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
-    model = load_clip_classifier(args.pretrained, args.head)
     out["ca_zeroshot"], out["asr_zeroshot"] = ca_asr(model, clean, triggered, target, device, bs)
     bd = load_weights(args.backdoored)
-    model.visual.load_state_dict(bd)
+    model.load_editable_state(bd)
     out["ca_backdoored"], out["asr_backdoored"] = ca_asr(model, clean, triggered, target, device, bs)
-    model.visual.load_state_dict(negate(bd, load_weights(args.tau), alpha))
+    model.load_editable_state(negate(bd, load_weights(args.tau), alpha))
     out["ca_tbar"], out["asr_tbar"] = ca_asr(model, clean, triggered, target, device, bs)
     write_json(out, args.out)
 

@@ -44,3 +44,34 @@ def ca_asr(model, clean, triggered, target: int, device, batch_size: int = 256) 
     (x, y), (xt, yt) = clean, triggered
     return (accuracy(predict(model, x, device, batch_size), y),
             attack_success_rate(predict(model, xt, device, batch_size), yt, target))
+
+
+def label_flip_rate(preds: torch.Tensor, true_labels: torch.Tensor, target: int) -> float:
+    """LFR (RGA paper 6.1): share of triggered non-target inputs predicted as the target; the text name of ASR."""
+    return attack_success_rate(preds, true_labels, target)
+
+
+def detection_scores(flagged, truth) -> dict:
+    """Precision, recall and F1 of flagged rows against the truly poisoned rows (RGA paper Table 7; rates in 0-1)."""
+    import numpy as np
+
+    flagged, truth = np.asarray(flagged, dtype=bool), np.asarray(truth, dtype=bool)
+    tp = int((flagged & truth).sum())
+    n_flag, n_true = int(flagged.sum()), int(truth.sum())
+    precision = tp / n_flag if n_flag else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "n_flagged": n_flag, "n_poisoned": n_true, "true_positives": tp}
+
+
+def backdoor_metrics(model, sets: dict, target: int, device, batch_size: int = 256) -> dict:
+    """CACC on ``sets["clean"]``, LFR on ``sets["triggered"]`` (non-target rows) and PACC on ``sets["pacc"]``.
+
+    Each set is ``(inputs, true labels)``. PACC is the accuracy on test rows that
+    carry the trigger with their labels unchanged (RGA paper 6.1); for CLIP
+    studies the PACC set is the triggered non-target test rows. Rates in percent.
+    """
+    out = {"cacc": accuracy(predict(model, sets["clean"][0], device, batch_size), sets["clean"][1])}
+    out["lfr"] = label_flip_rate(predict(model, sets["triggered"][0], device, batch_size), sets["triggered"][1], target)
+    out["pacc"] = accuracy(predict(model, sets["pacc"][0], device, batch_size), sets["pacc"][1])
+    return out

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .adapters import load_clip_classifier, load_image_split
-from .cli import add_tbar_model_args, parser
+from .adapters import load_adapter
+from .cli import add_tbar_model_args, model_spec, parser
 from .io import load_weights, read_json, save_figure, write_csv, write_json
 from .metrics import ca_asr
 from .runtime import setup
@@ -63,7 +63,7 @@ class AlphaEvaluator:
         self.device = device
         self.base = {k: v.to(device) for k, v in backdoored.items() if k in tau}
         self.tau = {k: v.to(device) for k, v in tau.items()}
-        self.live = {k: v for k, v in model.visual.state_dict(keep_vars=False).items() if k in self.tau}
+        self.live = {k: v for k, v in model.editable_state().items() if k in self.tau}
         self.val, self.val_triggered = val, val_triggered
         self.target = target
         self.batch_size = batch_size
@@ -109,20 +109,24 @@ def main(argv=None) -> None:
     prm = args.params
     device = setup(prm["seed"], args.threads, prm["device"])
     target = int(read_json(args.classes)["target"])
-    model = load_clip_classifier(args.pretrained, args.head, args.backdoored)
-    ev = AlphaEvaluator(model, load_weights(args.backdoored), load_weights(args.tau), load_image_split(args.val),
-                        load_image_split(args.val_triggered), target, device, prm["eval_batch_size"])
-    search = prm["alpha_search"]
+    model = load_adapter(model_spec(args), args.backdoored)
+    ev = AlphaEvaluator(model, load_weights(args.backdoored), load_weights(args.tau), model.load_split(args.val),
+                        model.load_split(args.val_triggered), target, device, prm["eval_batch_size"])
+    run_search(ev, prm["alpha_search"], Path(args.outdir), f"{prm.get('dataset', '')} / {prm.get('attack', '')}")
+
+
+def run_search(ev: AlphaEvaluator, search: dict, out: Path, title: str) -> dict:
+    """Evaluate every alpha of the grid, choose one, write ``alpha_search.{csv,png}`` and ``alpha.json``."""
     rows = []
     for a in progress(search["grid"], desc="search_alpha", unit="alpha"):
         rows.append(ev(a))
         log.info("alpha %.3f: val CA %.2f val ASR %.2f (%.2fs)", a, rows[-1]["val_ca"], rows[-1]["val_asr"], rows[-1]["seconds"])
-    chosen = choose_alpha(rows, search["rule"], search["max_asr"])
-    out = Path(args.outdir)
+    chosen = {**choose_alpha(rows, search["rule"], search["max_asr"]), "rule": search["rule"], "max_asr": search["max_asr"]}
     df = pd.DataFrame(rows)
     write_csv(df, out / "alpha_search.csv")
-    write_json({**chosen, "rule": search["rule"], "max_asr": search["max_asr"]}, out / "alpha.json")
-    save_figure(plot(df, chosen, f"{prm.get('dataset', '')} / {prm.get('attack', '')}: TBAR alpha search"), out / "alpha_search.png")
+    write_json(chosen, out / "alpha.json")
+    save_figure(plot(df, chosen, f"{title}: TBAR alpha search"), out / "alpha_search.png")
+    return chosen
 
 
 if __name__ == "__main__":

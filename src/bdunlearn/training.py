@@ -1,9 +1,11 @@
 """Supervised fine-tuning and batched inference shared by every training stage.
 
-Backdoor fine-tuning, trigger-vector estimation (and later gradient-ascent
-style unlearning) all run :func:`finetune`: AdamW with a linear warmup then a
-cosine decay per step, as in Ilharco et al. (2022) whose recipe the TBAR paper
-adopts (appendix B.2.1). Batches are drawn from a seeded permutation, so a run
+Backdoor fine-tuning, trigger-vector estimation and ReTrain all run
+:func:`finetune`. Image studies use AdamW with a linear warmup then a cosine
+decay per step, as in Ilharco et al. (2022) whose recipe the TBAR paper adopts
+(appendix B.2.1); text studies use Adam at a constant rate (RGA paper, 6.1).
+``inputs`` is anything indexable by an index tensor whose items have
+``.to(device)``: a uint8 image tensor or :class:`~bdunlearn.adapters.TextInputs`. Batches are drawn from a seeded permutation, so a run
 is reproducible on CPU.
 """
 
@@ -32,6 +34,8 @@ class FinetuneConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 500
     grad_clip: float | None = None
+    optimizer: str = "adamw"  # adamw (TBAR / Ilharco et al.) or adam (RGA paper: Adam, no weight decay)
+    schedule: str = "cosine"  # cosine (linear warmup, then half-cosine) or constant (linear warmup, then flat)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -45,6 +49,24 @@ def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
         return base_lr * (step + 1) / warmup
     span = max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / span)) * base_lr
+
+
+def make_optimizer(params, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+    """Adam / AdamW, fused (one kernel over all tensors: about 5x faster on CPU for MiniLM's 22.7M weights)."""
+    params = list(params)
+    kinds = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+    if cfg.optimizer not in kinds:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; allowed: adamw, adam")
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+
+
+def lr_at(step: int, cfg: FinetuneConfig, total: int) -> float:
+    if cfg.schedule == "cosine":
+        return cosine_lr(step, cfg.lr, cfg.warmup_steps, total)
+    if cfg.schedule == "constant":
+        return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; allowed: cosine, constant")
 
 
 def batch_indices(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
@@ -76,8 +98,8 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n = inputs.shape[0]
+    opt = make_optimizer(params, cfg)
+    n = len(inputs)
     steps = total_steps(n, cfg)
     per_epoch = math.ceil(n / cfg.batch_size)
     use_amp = device.type == "cuda"
@@ -91,7 +113,7 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
         for idx in batch_indices(n, cfg.batch_size, seed, epoch):
             if step >= steps:
                 break
-            lr = cosine_lr(step, cfg.lr, cfg.warmup_steps, steps)
+            lr = lr_at(step, cfg, steps)
             for group in opt.param_groups:
                 group["lr"] = lr
             x = inputs[idx].to(device, non_blocking=True)
@@ -124,7 +146,7 @@ def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device, batch_
     model.to(device).eval()
     use_amp = device.type == "cuda"
     out = []
-    for i in range(0, inputs.shape[0], batch_size):
+    for i in range(0, len(inputs), batch_size):
         x = inputs[i : i + batch_size].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             out.append(model(x).argmax(dim=-1).cpu())

@@ -5,7 +5,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from bdunlearn.config import ConfigError, dataset_view, load_and_check, pretrain_dataset  # noqa: E402
+from bdunlearn.config import (  # noqa: E402
+    ConfigError,
+    dataset_view,
+    image_datasets,
+    load_and_check,
+    pretrain_dataset,
+    text_datasets,
+)
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
 
 try:
@@ -18,8 +25,14 @@ R = f"{CFG['results_dir']}/{STUDY}"
 RS = f"{R}/seed{{seed}}"  # every output but the tables is per seed
 SEEDS = list(CFG["seeds"] or [CFG["seed"]])
 DATASETS = list(CFG["datasets"])
-ATTACKS = list(CFG["attacks"])
-RESOLUTION = model_resolution(CFG["model"])
+IMAGE_DATASETS = image_datasets(CFG)
+TEXT_DATASETS = text_datasets(CFG)
+VIEWS = {d: dataset_view(CFG, d) for d in DATASETS}
+PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, attack) in config order
+ATTACKS = sorted({a for _, a in PAIRS})
+METHODS = ["ga", "npo", "rga", "retrain", "tbar"]
+UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
+RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
 SRC = str(Path(workflow.basedir) / "src")
 
 
@@ -47,6 +60,12 @@ wildcard_constraints:
     seed="|".join(str(s) for s in SEEDS),
     dataset="|".join(DATASETS),
     attack="|".join(ATTACKS),
+    method="|".join(METHODS),
+
+
+def one_of(names):
+    """A wildcard constraint that matches exactly these names (nothing if the list is empty)."""
+    return "|".join(names) if names else "(?!)"
 
 
 def as_arg(obj):
@@ -58,16 +77,72 @@ def base_params(w):
     return {"seed": int(w.seed), "device": CFG["device"], "eval_batch_size": CFG["eval_batch_size"]}
 
 
+# keys that do not change a dataset's splits (left out of the data rules' params: no spurious reruns)
+_NOT_DATA = {"attacks", "attack_params", "unlearn", "finetune", "trigger_vector", "poison_rate", "alpha_search"}
+
+
 def dataset_params(w):
-    return {**base_params(w), **dataset_view(CFG, w.dataset), "resolution": RESOLUTION}
+    ds = {k: v for k, v in VIEWS[w.dataset].items() if k not in _NOT_DATA}
+    return {**base_params(w), **ds, "resolution": RESOLUTION}
 
 
 def attack_params(w):
-    ds = dataset_view(CFG, w.dataset)
+    ds = VIEWS[w.dataset]
     return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "poison_rate": ds["poison_rate"],
-            "attack_params": CFG["attack_params"].get(w.attack, {}),
+            "attack_params": ds["attack_params"].get(w.attack, {}),
             "finetune": ds["finetune"], "trigger_vector": ds["trigger_vector"],
-            "alpha_search": CFG["alpha_search"]}
+            "alpha_search": ds["alpha_search"]}
+
+
+def unlearn_params(w):
+    """Everything an unlearning job of one method reads (the unlearn keys of the other methods stay out)."""
+    ds = VIEWS[w.dataset]
+    un = dict(ds["unlearn"])
+    tbar_ft = {**ds["trigger_vector"], **un.pop("tbar", {})}
+    prm = {**attack_params(w), "method": w.method, "unlearn": un}
+    if w.method == "tbar":
+        prm["tbar_finetune"] = tbar_ft
+    else:
+        prm.pop("alpha_search")
+    if w.method != "retrain":
+        prm.pop("finetune")
+    prm.pop("trigger_vector")
+    return prm
+
+
+def cube_params(w):
+    return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "cube": CFG["cube"]}
+
+
+def is_text(w):
+    return VIEWS[w.dataset]["modality"] == "text"
+
+
+def model_inputs(w):
+    """Files the base model of a dataset is built from (the model spec names them)."""
+    if is_text(w):
+        return {"classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json"}
+    return {"weights": f"{R}/seed{w.seed}/models/pretrained/model.safetensors",
+            "spec": f"{R}/seed{w.seed}/models/pretrained/spec.json",
+            "head": f"{R}/seed{w.seed}/models/{w.dataset}/head.safetensors"}
+
+
+def model_spec(w):
+    """The JSON model spec of a dataset's base model (see bdunlearn.adapters)."""
+    if is_text(w):
+        m = CFG["text"]["model"]
+        return {"kind": "text", "name": m["name"], "max_length": m["max_length"], "dtype": m["dtype"],
+                "classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "seed": int(w.seed)}
+    return {"kind": "clip", "pretrained": f"{R}/seed{w.seed}/models/pretrained",
+            "head": f"{R}/seed{w.seed}/models/{w.dataset}/head.safetensors"}
+
+
+def eval_inputs(w):
+    """The test sets of the unlearning track: clean, triggered non-target rows (LFR) and PACC rows."""
+    p = f"{R}/seed{w.seed}/poisoned/{w.dataset}/{w.attack}"
+    pacc = f"{p}/test_pacc.parquet" if is_text(w) else f"{p}/test_triggered.parquet"
+    return {"classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "test": f"{R}/seed{w.seed}/data/{w.dataset}/test.parquet",
+            "test_triggered": f"{p}/test_triggered.parquet", "test_pacc": pacc}
 
 
 def pretrain_params(w):
@@ -80,5 +155,54 @@ def pretrain_inputs(w):
     return [f"{R}/seed{w.seed}/data/{pretrain_dataset(CFG)}/classes.json"]
 
 
+def tbar_pairs():
+    return [(d, a) for d, a in PAIRS if d in IMAGE_DATASETS]
+
+
+def gradient_methods(dataset):
+    return [m for m in VIEWS[dataset]["unlearn"]["methods"] if m in ("ga", "npo", "rga")]
+
+
+def uses_cube(dataset):
+    return VIEWS[dataset]["unlearn"]["forget_set"] == "cube"
+
+
 def table_outputs():
-    return expand(f"{R}/tables/tbar.{{ext}}", ext=["csv", "md", "tex"])
+    out = []
+    if tbar_pairs():
+        out += expand(f"{R}/tables/tbar.{{ext}}", ext=["csv", "md", "tex"])
+    if UNLEARN_PAIRS:
+        out += expand(f"{R}/tables/{{name}}.{{ext}}", name=["unlearn", "cube"], ext=["csv", "md", "tex"])
+        out += [f"{R}/seed{s}/unlearn/{d}/{a}/poison_loss.png" for s in SEEDS for d, a in UNLEARN_PAIRS if gradient_methods(d)]
+    return out
+
+
+def unlearn_inputs(w):
+    """The forget set's flags (when CUBE chooses it) and, for TBAR, the validation sets of its alpha search."""
+    out = {}
+    if uses_cube(w.dataset):
+        out["flags"] = f"{R}/seed{w.seed}/cube/{w.dataset}/{w.attack}/flags.parquet"
+    if w.method == "tbar":
+        out["val"] = f"{R}/seed{w.seed}/data/{w.dataset}/val.parquet"
+        out["val_triggered"] = f"{R}/seed{w.seed}/poisoned/{w.dataset}/{w.attack}/val_triggered.parquet"
+    return out
+
+
+def optional_args(input, *names):
+    """'--name path' for each named input present (file names of unlearn's optional inputs)."""
+    return " ".join(f"--{n.replace('_', '-')} {getattr(input, n)}" for n in names if n in input.keys())
+
+
+def unlearning_metrics(wildcards=None):
+    """metrics.json of every backdoored model and unlearning job, in table order (seed, dataset, attack, method)."""
+    out = []
+    for s in SEEDS:
+        for d, a in UNLEARN_PAIRS:
+            out.append(f"{R}/seed{s}/unlearn/{d}/{a}/backdoored/metrics.json")
+            out += [f"{R}/seed{s}/unlearn/{d}/{a}/{m}/metrics.json" for m in VIEWS[d]["unlearn"]["methods"]]
+    return out
+
+
+def cube_reports(wildcards=None):
+    """CUBE runs on every pair that is unlearned (Table 7), whichever forget set the methods use."""
+    return [f"{R}/seed{s}/cube/{d}/{a}/detection.json" for s in SEEDS for d, a in UNLEARN_PAIRS]

@@ -1,4 +1,4 @@
-# Stage 1: datasets to Parquet splits, then one poisoned copy per attack.
+# Stage 1: datasets to Parquet splits, then one poisoned copy per attack (images and texts).
 
 
 rule prepare_images:
@@ -8,6 +8,8 @@ rule prepare_images:
         test=f"{RS}/data/{{dataset}}/test.parquet",
         forget=f"{RS}/data/{{dataset}}/forget.parquet",
         classes=f"{RS}/data/{{dataset}}/classes.json",
+    wildcard_constraints:
+        dataset=one_of(IMAGE_DATASETS),
     params:
         args=lambda w: as_arg(dataset_params(w)),
         outdir=lambda w, output: str(Path(output.classes).parent),
@@ -32,6 +34,8 @@ rule poison_images:
         forget=f"{RS}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
         summary=f"{RS}/poisoned/{{dataset}}/{{attack}}/poison.json",
         examples=f"{RS}/poisoned/{{dataset}}/{{attack}}/examples.png",
+    wildcard_constraints:
+        dataset=one_of(IMAGE_DATASETS),
     params:
         args=lambda w: as_arg(attack_params(w)),
         datadir=lambda w: f"{R}/seed{w.seed}/data/{w.dataset}",
@@ -43,4 +47,49 @@ rule poison_images:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu poison_images --params {params.args} --threads {threads} "
+        "--datadir {params.datadir} --outdir {params.outdir} > {log} 2>&1"
+
+
+rule prepare_text:
+    output:
+        train=f"{RS}/data/{{dataset}}/train.parquet",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
+        test=f"{RS}/data/{{dataset}}/test.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+    wildcard_constraints:
+        dataset=one_of(TEXT_DATASETS),
+    params:
+        args=lambda w: as_arg(dataset_params(w)),
+        outdir=lambda w, output: str(Path(output.classes).parent),
+    log:
+        f"{RS}/logs/prepare_text/{{dataset}}.log",
+    threads: 1
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu prepare_text --params {params.args} --threads {threads} --outdir {params.outdir} > {log} 2>&1"
+
+
+rule poison_text:
+    input:
+        rules.prepare_text.output,
+    output:
+        train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
+        val=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
+        test=f"{RS}/poisoned/{{dataset}}/{{attack}}/test_triggered.parquet",
+        pacc=f"{RS}/poisoned/{{dataset}}/{{attack}}/test_pacc.parquet",
+        summary=f"{RS}/poisoned/{{dataset}}/{{attack}}/poison.json",
+    wildcard_constraints:
+        dataset=one_of(TEXT_DATASETS),
+    params:
+        args=lambda w: as_arg(attack_params(w)),
+        datadir=lambda w: f"{R}/seed{w.seed}/data/{w.dataset}",
+        outdir=lambda w, output: str(Path(output.summary).parent),
+    log:
+        f"{RS}/logs/poison_text/{{dataset}}_{{attack}}.log",
+    threads: 1
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu poison_text --params {params.args} --threads {threads} "
         "--datadir {params.datadir} --outdir {params.outdir} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# Stage 2: the pretrained CLIP, the zero-shot head, and backdoor fine-tuning.
+# Stage 2: the pretrained CLIP, the zero-shot head, and backdoor fine-tuning (any model adapter).
 
 
 rule pretrain_clip:
@@ -50,16 +50,14 @@ rule build_head:
 
 rule finetune_backdoor:
     input:
-        weights=rules.pretrain_clip.output.weights,
-        spec=rules.pretrain_clip.output.spec,
-        head=rules.build_head.output,
-        data=rules.poison_images.output.train,
+        unpack(model_inputs),
+        data=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
     output:
         weights=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
         history=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.json",
     params:
         args=lambda w: as_arg(attack_params(w)),
-        pretrained=lambda w, input: str(Path(input.weights).parent),
+        model=lambda w: as_arg(model_spec(w)),
     log:
         f"{RS}/logs/finetune_backdoor/{{dataset}}_{{attack}}.log",
     benchmark:
@@ -70,5 +68,5 @@ rule finetune_backdoor:
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu finetune_backdoor --params {params.args} --threads {threads} --pretrained {params.pretrained} "
-        "--head {input.head} --data {input.data} --out {output.weights} --history {output.history} > {log} 2>&1"
+        "bdu finetune_backdoor --params {params.args} --threads {threads} --model {params.model} "
+        "--data {input.data} --out {output.weights} --history {output.history} > {log} 2>&1"

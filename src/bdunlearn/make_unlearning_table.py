@@ -1,0 +1,183 @@
+"""Rule ``make_unlearning_table``: the RGA paper's Table 2 (and Tables 6-9) and CUBE's Table 7.
+
+Inputs: ``metrics.json`` of ``evaluate_backdoored`` and of every ``unlearn``
+job, and ``detection.json`` of every ``detect_cube`` job. Outputs:
+
+- ``unlearn.csv``: long format, one row per (dataset, attack, method, epoch):
+  ``cacc, lfr, pacc, delta_pacc`` in percent, the mean over seeds;
+  ``unlearn_per_seed.csv`` the same per seed. ``epoch`` is empty for the
+  backdoored model, ReTrain and TBAR (no unlearning epochs).
+  delta_pacc = |PACC(ReTrain) - PACC(method)|, per seed, then averaged.
+- ``unlearn.md`` / ``unlearn.tex``: Table 2's layout, one table per snapshot
+  epoch (the paper's Tables 8, 9 and 2 are epochs 10, 20, 30): a row per
+  dataset and attack, a column group per method (Backdoored and ReTrain: CACC,
+  LFR, PACC; the others also delta-PACC). For CLIP datasets CACC is CA and LFR
+  is ASR.
+- ``cube.csv`` / ``cube.md`` / ``cube.tex``: precision, recall and F1 of CUBE
+  per dataset and attack (mean over seeds, 0-1).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from .io import read_json, write_csv, write_text
+
+METHOD_ORDER = ["backdoored", "retrain", "ga", "npo", "rga", "tbar"]
+METHOD_LABELS = {"backdoored": "Backdoored", "retrain": "ReTrain", "ga": "GA", "npo": "NPO", "rga": "RGA", "tbar": "TBAR"}
+ATTACK_LABELS = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "badnet": "BadNet",
+                 "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
+RATES = ["cacc", "lfr", "pacc", "delta_pacc"]
+
+
+def long_table(metrics: list[dict]) -> pd.DataFrame:
+    rows = []
+    for m in metrics:
+        for s in m["snapshots"]:
+            rows.append({"dataset": m["dataset"], "attack": m["attack"], "method": m["method"], "seed": m["seed"],
+                         "epoch": s["epoch"], "cacc": s["cacc"], "lfr": s["lfr"], "pacc": s["pacc"],
+                         "forget_set": m.get("forget_set", "")})
+    df = pd.DataFrame(rows)
+    df["epoch"] = df["epoch"].astype("Int64")
+    return add_delta_pacc(df)
+
+
+def add_delta_pacc(df: pd.DataFrame) -> pd.DataFrame:
+    """|PACC(ReTrain) - PACC(method)| per (dataset, attack, seed); NaN for the backdoored model and ReTrain itself."""
+    ref = df[df["method"] == "retrain"].set_index(["dataset", "attack", "seed"])["pacc"]
+    keys = pd.MultiIndex.from_frame(df[["dataset", "attack", "seed"]])
+    retrain_pacc = ref.reindex(keys).to_numpy() if len(ref) else np.full(len(df), np.nan)
+    df = df.copy()
+    df["delta_pacc"] = np.abs(retrain_pacc - df["pacc"].to_numpy())
+    df.loc[df["method"].isin(["retrain", "backdoored"]), "delta_pacc"] = np.nan
+    return df
+
+
+def aggregate(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = ["dataset", "attack", "method", "epoch"]
+    g = per_seed.groupby(keys, sort=False, dropna=False)
+    mean = g[RATES].mean().reset_index()
+    std = g[RATES].std(ddof=0).reset_index()
+    std["n_seeds"] = g.size().to_numpy()
+    return mean, std
+
+
+def _cell(mean, std, col, pm) -> str:
+    v = mean[col]
+    if pd.isna(v):
+        return "–"
+    s = f"{v:.2f}"
+    return s if std is None or std["n_seeds"] <= 1 else f"{s} {pm} {std[col]:.2f}"
+
+
+def _lookup(mean: pd.DataFrame, std: pd.DataFrame, dataset, attack, method, epoch):
+    sel = (mean["dataset"] == dataset) & (mean["attack"] == attack) & (mean["method"] == method)
+    sel &= mean["epoch"].isna() if method in ("backdoored", "retrain", "tbar") else (mean["epoch"] == epoch)
+    idx = np.flatnonzero(sel.to_numpy())
+    return (mean.iloc[idx[0]], std.iloc[idx[0]]) if len(idx) else (None, None)
+
+
+def _columns(method: str) -> list[str]:
+    return ["cacc", "lfr", "pacc"] if method in ("backdoored", "retrain") else RATES
+
+
+def layout(mean: pd.DataFrame) -> tuple[list, list[str], list]:
+    pairs = list(dict.fromkeys(zip(mean["dataset"], mean["attack"])))
+    methods = [m for m in METHOD_ORDER if m in set(mean["method"])]
+    epochs = sorted({int(e) for e in mean["epoch"].dropna()}) or [None]
+    return pairs, methods, epochs
+
+
+def to_markdown(mean: pd.DataFrame, std: pd.DataFrame) -> str:
+    pairs, methods, epochs = layout(mean)
+    names = {"cacc": "CACC ↑", "lfr": "LFR ↓", "pacc": "PACC ↑", "delta_pacc": "ΔPACC ↓"}
+    out = []
+    for epoch in epochs:
+        out.append(f"### After {epoch} unlearning epochs\n" if epoch is not None else "### Unlearning results\n")
+        head = ["Dataset", "Attack"] + [f"{METHOD_LABELS[m]} {names[c]}" for m in methods for c in _columns(m)]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|---|---|" + "---:|" * (len(head) - 2))
+        for ds, att in pairs:
+            cells = [ds, ATTACK_LABELS.get(att, att)]
+            for m in methods:
+                mu, sd = _lookup(mean, std, ds, att, m, epoch)
+                cells += ["–" if mu is None else _cell(mu, sd, c, "±") for c in _columns(m)]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _tex(s: str) -> str:
+    return s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+
+
+def to_latex(mean: pd.DataFrame, std: pd.DataFrame) -> str:
+    pairs, methods, epochs = layout(mean)
+    names = {"cacc": "CACC", "lfr": "LFR", "pacc": "PACC", "delta_pacc": r"$\Delta$PACC"}
+    out = [r"% requires \usepackage{booktabs}"]
+    for epoch in epochs:
+        ncols = sum(len(_columns(m)) for m in methods)
+        out += [f"% {'after ' + str(epoch) + ' unlearning epochs' if epoch is not None else 'unlearning results'}",
+                r"\begin{tabular}{ll" + "r" * ncols + "}", r"\toprule"]
+        groups = " & ".join(rf"\multicolumn{{{len(_columns(m))}}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods)
+        out.append(rf"Dataset & Attack & {groups} \\")
+        start, rules = 3, []
+        for m in methods:
+            rules.append(rf"\cmidrule(lr){{{start}-{start + len(_columns(m)) - 1}}}")
+            start += len(_columns(m))
+        out.append(" ".join(rules))
+        out.append(" & & " + " & ".join(names[c] for m in methods for c in _columns(m)) + r" \\")
+        out.append(r"\midrule")
+        for ds, att in pairs:
+            cells = [_tex(ds), _tex(ATTACK_LABELS.get(att, att))]
+            for m in methods:
+                mu, sd = _lookup(mean, std, ds, att, m, epoch)
+                cells += ["--" if mu is None else _cell(mu, sd, c, r"$\pm$") for c in _columns(m)]
+            out.append(" & ".join(cells) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(out)
+
+
+def cube_tables(reports: list[dict]) -> tuple[pd.DataFrame, str, str]:
+    df = pd.DataFrame([{k: r[k] for k in ("dataset", "attack", "seed", "precision", "recall", "f1", "n_flagged", "n_poisoned")}
+                       for r in reports])
+    mean = df.groupby(["dataset", "attack"], sort=False)[["precision", "recall", "f1", "n_flagged", "n_poisoned"]].mean().reset_index()
+    md = ["| Dataset | Attack | Precision | Recall | F1 | flagged | poisoned |", "|---|---|---:|---:|---:|---:|---:|"]
+    tex = [r"\begin{tabular}{llrrrrr}", r"\toprule", r"Dataset & Attack & Precision & Recall & F1 & flagged & poisoned \\", r"\midrule"]
+    for r in mean.itertuples():
+        cells = [f"{r.precision:.2f}", f"{r.recall:.2f}", f"{r.f1:.2f}", f"{r.n_flagged:g}", f"{r.n_poisoned:g}"]
+        md.append(f"| {r.dataset} | {ATTACK_LABELS.get(r.attack, r.attack)} | " + " | ".join(cells) + " |")
+        tex.append(f"{_tex(r.dataset)} & {_tex(ATTACK_LABELS.get(r.attack, r.attack))} & " + " & ".join(cells) + r" \\")
+    tex += [r"\bottomrule", r"\end{tabular}"]
+    return mean, "\n".join(md) + "\n", "\n".join(tex) + "\n"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json of evaluate_backdoored and unlearn, in table order")
+    p.add_argument("--detections", nargs="*", default=[], help="detection.json of detect_cube")
+    p.add_argument("--prefix", required=True, help="output path prefix: writes <prefix>.{csv,md,tex} and <prefix>_per_seed.csv")
+    p.add_argument("--cube-prefix", default=None, help="writes <cube-prefix>.{csv,md,tex}")
+    args = p.parse_args(argv)
+    per_seed = long_table([read_json(m) for m in args.metrics])
+    mean, std = aggregate(per_seed)
+    write_csv(per_seed.round(4), f"{args.prefix}_per_seed.csv")
+    write_csv(mean.round(4), f"{args.prefix}.csv")
+    md = to_markdown(mean, std)
+    write_text(md, f"{args.prefix}.md")
+    write_text(to_latex(mean, std), f"{args.prefix}.tex")
+    print(md)
+    if args.cube_prefix:
+        reports = [read_json(d) for d in args.detections]
+        cube, cmd, ctex = cube_tables(reports) if reports else (pd.DataFrame(), "No CUBE detection in this study.\n", "")
+        write_csv(cube.round(4), f"{args.cube_prefix}.csv")
+        write_text(cmd, f"{args.cube_prefix}.md")
+        write_text(ctex, f"{args.cube_prefix}.tex")
+        print(cmd)
+
+
+if __name__ == "__main__":
+    main()

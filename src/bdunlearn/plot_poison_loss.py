@@ -1,0 +1,54 @@
+"""Rule ``plot_poison_loss``: the poisoned-set cross-entropy per unlearning epoch of GA / NPO / RGA (RGA paper Fig. 4).
+
+Reads the ``history.csv`` of each gradient-based ``unlearn`` job of one
+(dataset, attack) and draws one curve per method (log scale: GA's loss
+diverges). RGA's mean lambda per epoch goes on a second axis. Output: a PNG and
+the curves side by side as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from .io import save_figure, write_csv
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--histories", nargs="+", required=True, help="history.csv files; the method is the parent directory's name")
+    p.add_argument("--title", default="")
+    p.add_argument("--png", required=True)
+    p.add_argument("--csv", required=True)
+    args = p.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = []
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for path in args.histories:
+        method = Path(path).parent.name
+        h = pd.read_csv(path)
+        curves.append(h.assign(method=method))
+        ax.plot(h["epoch"], h["poison_loss"], marker="o", ms=3, label=method.upper())
+    ax.set_yscale("log")
+    ax.set_xlabel("unlearning epoch")
+    ax.set_ylabel("CE on the forget set (log)")
+    rga = [c for c in curves if c["method"].iloc[0] == "rga" and "lambda" in c]
+    if rga:
+        ax2 = ax.twinx()
+        ax2.plot(rga[0]["epoch"], rga[0]["lambda"], color="grey", ls=":", label="RGA lambda")
+        ax2.set_ylabel("RGA lambda", color="grey")
+        ax2.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(args.title, fontsize=9)
+    save_figure(fig, args.png)
+    write_csv(pd.concat(curves, ignore_index=True), args.csv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Gradient-based backdoor unlearning (RGA paper, sections 3-5): GA, NPO and RGA losses and their training loop.
+
+With a forget set D_p (detected or true poisoned rows, with their poisoned
+labels y_p) and the remaining clean rows D_c, per step:
+
+- ``ga``  (eq. 3):  L = CE(D_c) - CE(D_p)
+- ``npo`` (Zhang et al., 2024, with the same retain term):
+  L = CE(D_c) + (2 / beta) * mean log(1 + (p_theta(y_p|x_p) / p_ref(y_p|x_p))^beta),
+  p_ref the backdoored model.
+- ``rga`` (eqs. 6-7): L = -lambda * CE(D_p) + CE(D_c) + beta * ||theta - theta_base||_2,
+  lambda = exp(-alpha * KL(f_theta(.|x_p) || f_theta_p(.|x_p))), computed per
+  batch from the forward pass with no gradient through lambda.
+
+Choices where the paper leaves room (no reference code of RGA is public):
+
+- *Pairing*: an epoch is one pass over the forget set in seeded random batches
+  of ``batch_size``; each forget batch is paired with a clean batch of the same
+  size, taken in order from a seeded permutation of D_c that is reshuffled
+  whenever it runs out.
+- *KL*: over the full class distribution, summed over classes and averaged over
+  the batch's rows (``batchmean``), current model first as in eq. 7. The
+  backdoored model's probabilities are computed once, before unlearning, in
+  eval mode; training steps run in train mode (dropout on), as in fine-tuning.
+- *theta_base*: the weights backdoor fine-tuning started from (pretrained
+  encoder; for text the seeded fresh head too), over every editable tensor; the
+  L2 term is the plain norm (not squared), as written in eq. 6.
+- NPO's reference log-probabilities come from the same one-off pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .runtime import derive_seed
+from .training import make_optimizer, progress
+
+log = logging.getLogger(__name__)
+METHODS = ("ga", "npo", "rga")
+
+
+@dataclass
+class UnlearnConfig:
+    epochs: int = 30
+    snapshots: list = field(default_factory=lambda: [10, 20, 30])
+    batch_size: int = 32
+    lr: float = 2e-5
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    npo_beta: float = 0.1
+    rga_alpha: float = 2.0
+    rga_beta: float = 0.05
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UnlearnConfig":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def ga_loss(clean_logits, clean_y, forget_logits, forget_y) -> torch.Tensor:
+    """Eq. 3: clean cross-entropy minus forget-set cross-entropy."""
+    return F.cross_entropy(clean_logits, clean_y) - F.cross_entropy(forget_logits, forget_y)
+
+
+def npo_term(forget_logits, forget_y, ref_logp_y, beta: float) -> torch.Tensor:
+    """(2 / beta) * mean log(1 + (p_theta(y|x) / p_ref(y|x))^beta), written with softplus for stability."""
+    logp_y = F.log_softmax(forget_logits, dim=-1).gather(1, forget_y[:, None]).squeeze(1)
+    return (2.0 / beta) * F.softplus(beta * (logp_y - ref_logp_y)).mean()
+
+
+def kl_to_reference(forget_logits, ref_logp) -> torch.Tensor:
+    """KL(f_theta(.|x) || f_ref(.|x)), summed over classes, averaged over rows."""
+    logp = F.log_softmax(forget_logits.float(), dim=-1)
+    return (logp.exp() * (logp - ref_logp)).sum(dim=-1).mean()
+
+
+def rga_lambda(forget_logits, ref_logp, alpha: float) -> float:
+    """Eq. 7: lambda = exp(-alpha * KL), from the forward pass, without gradient."""
+    with torch.no_grad():
+        return math.exp(-alpha * float(kl_to_reference(forget_logits.detach(), ref_logp)))
+
+
+def l2_distance(params: list[torch.Tensor], base: list[torch.Tensor]) -> torch.Tensor:
+    """||theta - theta_base||_2 over all given tensors (the plain norm of eq. 6)."""
+    sq = sum(((p.float() - b.float()) ** 2).sum() for p, b in zip(params, base))
+    return torch.sqrt(sq + 1e-12)
+
+
+@torch.inference_mode()
+def reference_logprobs(model, inputs, device, batch_size: int) -> torch.Tensor:
+    """Log-probabilities of the (backdoored) model on every forget row, eval mode, on the CPU."""
+    model.to(device).eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        x = inputs[i : i + batch_size].to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(F.log_softmax(model(x).float(), dim=-1).cpu())
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def mean_ce(model, inputs, labels, device, batch_size: int) -> float:
+    """Mean cross-entropy of ``model`` on a set, eval mode (the poisoned-set loss of Fig. 4)."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(inputs), batch_size):
+        x, y = inputs[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            total += float(F.cross_entropy(model(x).float(), y, reduction="sum"))
+    return total / max(1, len(labels))
+
+
+class CleanBatches:
+    """Clean batches in order from a seeded permutation of the retain set, reshuffled when exhausted."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.round, self.pos = n, seed, 0, 0
+        self.perm = self._perm()
+
+    def _perm(self) -> torch.Tensor:
+        g = torch.Generator()
+        g.manual_seed(derive_seed(self.seed, "clean", self.round))
+        return torch.randperm(self.n, generator=g)
+
+    def take(self, k: int) -> torch.Tensor:
+        out = []
+        while k > 0:
+            if self.pos >= self.n:
+                self.round, self.pos = self.round + 1, 0
+                self.perm = self._perm()
+            step = min(k, self.n - self.pos)
+            out.append(self.perm[self.pos : self.pos + step])
+            self.pos, k = self.pos + step, k - step
+        return torch.cat(out)
+
+
+def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed: int,
+            base_state: dict[str, torch.Tensor] | None = None,
+            on_snapshot: Callable[[int], None] | None = None) -> list[dict]:
+    """Run ``method`` (ga / npo / rga) for ``cfg.epochs`` epochs; returns one history row per epoch.
+
+    ``forget`` and ``retain`` are ``(inputs, labels)``; ``base_state`` (RGA's
+    theta_base) maps editable names to tensors. ``on_snapshot(epoch)`` is
+    called after each epoch listed in ``cfg.snapshots``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown unlearning method {method!r}; allowed: {', '.join(METHODS)}")
+    (fx, fy), (cx, cy) = forget, retain
+    if len(fy) == 0:
+        raise ValueError("the forget set is empty: nothing to unlearn (CUBE flagged no row?)")
+    if len(cy) == 0:
+        raise ValueError("the retain set is empty")
+    eval_bs = max(cfg.batch_size, 64)
+    ref_logp = reference_logprobs(model, fx, device, eval_bs) if method in ("npo", "rga") else None
+    named = model.named_editable_parameters()
+    params = list(named.values())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    if method == "rga":
+        if base_state is None:
+            raise ValueError("rga needs the pretrained weights (theta_base)")
+        names = [k for k in named if k in base_state]
+        reg_params = [named[k] for k in names]
+        reg_base = [base_state[k].to(device, dtype=named[k].dtype) for k in names]
+    opt = make_optimizer(params, _opt_cfg(cfg))
+    clean = CleanBatches(len(cy), derive_seed(seed, "unlearn-clean", method))
+    history = []
+    bar = progress(total=cfg.epochs * math.ceil(len(fy) / cfg.batch_size), desc=f"unlearn {method}", unit="step")
+    use_amp = device.type == "cuda"
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        g = torch.Generator()
+        g.manual_seed(derive_seed(seed, "unlearn-forget", method, epoch))
+        sums = {"loss": 0.0, "lambda": 0.0, "kl": 0.0, "steps": 0}
+        for idx in torch.randperm(len(fy), generator=g).split(cfg.batch_size):
+            cidx = clean.take(len(idx))
+            xf, yf = fx[idx].to(device), fy[idx].to(device)
+            xc, yc = cx[cidx].to(device), cy[cidx].to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                lf, lc = model(xf).float(), model(xc).float()
+            if method == "ga":
+                loss = ga_loss(lc, yc, lf, yf)
+            elif method == "npo":
+                ref_y = ref_logp[idx].to(device).gather(1, yf[:, None]).squeeze(1)
+                loss = F.cross_entropy(lc, yc) + npo_term(lf, yf, ref_y, cfg.npo_beta)
+            else:
+                ref = ref_logp[idx].to(device)
+                lam = rga_lambda(lf, ref, cfg.rga_alpha)
+                sums["lambda"] += lam
+                sums["kl"] += -math.log(lam) / cfg.rga_alpha if cfg.rga_alpha and lam > 0 else 0.0
+                loss = -lam * F.cross_entropy(lf, yf) + F.cross_entropy(lc, yc) + cfg.rga_beta * l2_distance(reg_params, reg_base)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += float(loss)
+            sums["steps"] += 1
+            bar.update(1)
+        steps = max(1, sums["steps"])
+        row = {"epoch": epoch, "train_loss": sums["loss"] / steps,
+               "poison_loss": mean_ce(model, fx, fy, device, eval_bs)}
+        if method == "rga":
+            row["lambda"] = sums["lambda"] / steps
+            row["kl"] = sums["kl"] / steps
+        history.append(row)
+        log.info("%s epoch %d: %s", method, epoch, {k: round(v, 4) for k, v in row.items()})
+        if on_snapshot is not None and epoch in cfg.snapshots:
+            on_snapshot(epoch)
+    bar.close()
+    model.eval()
+    for p in params:
+        p.requires_grad_(False)
+    return history
+
+
+def _opt_cfg(cfg: UnlearnConfig):
+    from .training import FinetuneConfig
+
+    return FinetuneConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)

@@ -1,0 +1,57 @@
+# Stage 3b: unlearning with any method on any model adapter (GA, NPO, RGA, ReTrain, TBAR on the forget set),
+# and the backdoored model's reference metrics.
+
+
+rule evaluate_backdoored:
+    input:
+        unpack(model_inputs),
+        unpack(eval_inputs),
+        backdoored=rules.finetune_backdoor.output.weights,
+    output:
+        f"{RS}/unlearn/{{dataset}}/{{attack}}/backdoored/metrics.json",
+    params:
+        args=lambda w: as_arg(attack_params(w)),
+        model=lambda w: as_arg(model_spec(w)),
+    log:
+        f"{RS}/logs/evaluate_backdoored/{{dataset}}_{{attack}}.log",
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu evaluate_backdoored --params {params.args} --threads {threads} --model {params.model} "
+        "--backdoored {input.backdoored} --classes {input.classes} --test {input.test} "
+        "--test-triggered {input.test_triggered} --test-pacc {input.test_pacc} --out {output} > {log} 2>&1"
+
+
+rule unlearn:
+    input:
+        unpack(model_inputs),
+        unpack(eval_inputs),
+        unpack(unlearn_inputs),
+        backdoored=rules.finetune_backdoor.output.weights,
+        data=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
+    output:
+        metrics=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/metrics.json",
+        history=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/history.csv",
+        weights=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/model.safetensors",
+    params:
+        args=lambda w: as_arg(unlearn_params(w)),
+        model=lambda w: as_arg(model_spec(w)),
+        optional=lambda w, input: optional_args(input, "flags", "val", "val_triggered"),
+        outdir=lambda w, output: str(Path(output.metrics).parent),
+    log:
+        f"{RS}/logs/unlearn/{{dataset}}_{{attack}}_{{method}}.log",
+    benchmark:
+        f"{RS}/benchmarks/unlearn/{{dataset}}_{{attack}}_{{method}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu unlearn --params {params.args} --threads {threads} --model {params.model} "
+        "--backdoored {input.backdoored} --data {input.data} {params.optional} --classes {input.classes} "
+        "--test {input.test} --test-triggered {input.test_triggered} --test-pacc {input.test_pacc} "
+        "--outdir {params.outdir} > {log} 2>&1"
