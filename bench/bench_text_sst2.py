@@ -27,7 +27,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "hiddenkiller"
-SECTION = "## SST-2 with MiniLM: CUBE and GA / NPO / RGA / TBAR / ReTrain"
+SECTION = "## SST-2 with MiniLM: CUBE and GA / NPO / RGA / TBAR / ReTrain"  # + " (forget set: cube|truth)"
 
 # RGA paper, BERT-base on SST-2: Table 7 (CUBE), Table 6 (backdoored), Table 2 (30 unlearning epochs;
 # ReTrain's CACC is the table's merged cell, 91.32 in Tables 8 and 9).
@@ -64,9 +64,16 @@ def _fmt(v):
     return "–" if v is None or pd.isna(v) else f"{v:.2f}"
 
 
-def report(args) -> str:
+def forget_set(res: Path) -> str:
+    per_seed = pd.read_csv(res / "tables" / "unlearn_per_seed.csv")
+    sets = sorted(set(per_seed["forget_set"].dropna()))
+    return "/".join(sets)
+
+
+def report(args) -> tuple[str, str]:
     res = Path(args.results)
-    lines = [SECTION, f"Commands: `python bench/bench_text_sst2.py config --out bench-sst2.yaml`, then "
+    title = f"{SECTION} (forget set: {forget_set(res)})"
+    lines = [title, f"Commands: `python bench/bench_text_sst2.py config --out bench-sst2.yaml`, then "
              f"`{args.run_command}`, then `python bench/bench_text_sst2.py report --results {args.results} --out docs/benchmarks.md`  ",
              f"Machine: {args.machine}; date {dt.date.today().isoformat()}  "]
     if args.note:
@@ -101,14 +108,14 @@ def report(args) -> str:
     if poison.exists() and not json.loads(poison.read_text())["pacc_covers_all_rows"]:
         lines += ["", "HiddenKiller's PACC covers the negative (non-target) test rows only: the shared data has no "
                   "paraphrases of positive sentences."]
-    return "\n".join(lines) + "\n"
+    return title, "\n".join(lines) + "\n"
 
 
-def write_section(text: str, out: Path) -> None:
+def write_section(title: str, text: str, out: Path) -> None:
     doc = out.read_text() if out.exists() else "# Benchmarks\n"
-    start = doc.find(SECTION)
+    start = doc.find(title + "\n")
     if start >= 0:
-        end = doc.find("\n## ", start + len(SECTION))
+        end = doc.find("\n## ", start + len(title))
         doc = doc[:start] + text + (doc[end + 1:] if end >= 0 else "")
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
@@ -136,8 +143,8 @@ def main(argv=None) -> None:
     if args.cmd == "config":
         write_config(args)
     else:
-        text = report(args)
-        write_section(text, Path(args.out))
+        title, text = report(args)
+        write_section(title, text, Path(args.out))
         print(text)
 
 

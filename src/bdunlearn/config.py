@@ -96,7 +96,6 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     """Cross-key checks the schema cannot express."""
     base_dir = Path(base_dir)
     problems = []
-    model = cfg["model"]
     if image_datasets(cfg):
         problems.extend(_check_clip_model(cfg, base_dir))
     for name, ds in cfg["datasets"].items():

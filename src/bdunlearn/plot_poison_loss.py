@@ -34,11 +34,13 @@ def main(argv=None) -> None:
         method = Path(path).parent.name
         h = pd.read_csv(path)
         curves.append(h.assign(method=method))
+        if h.empty:  # an empty forget set: nothing was unlearned
+            continue
         ax.plot(h["epoch"], h["poison_loss"], marker="o", ms=3, label=method.upper())
     ax.set_yscale("log")
     ax.set_xlabel("unlearning epoch")
     ax.set_ylabel("CE on the forget set (log)")
-    rga = [c for c in curves if c["method"].iloc[0] == "rga" and "lambda" in c]
+    rga = [c for c in curves if len(c) and c["method"].iloc[0] == "rga" and "lambda" in c]
     if rga:
         ax2 = ax.twinx()
         ax2.plot(rga[0]["epoch"], rga[0]["lambda"], color="grey", ls=":", label="RGA lambda")

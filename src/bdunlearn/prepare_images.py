@@ -10,19 +10,16 @@ set is the source's test split (``hf``) or a further disjoint slice (``digits``)
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import image_sources
 from .classnames import class_names, resolve_target, templates
-from .cli import parser
-from .io import encode_png, write_json, write_parquet
-from .runtime import derive_seed, setup
+from .cli import prepare_main
+from .io import encode_png
+from .runtime import derive_seed
 
-log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "forget")
 TEST_UID_OFFSET = 1_000_000_000
 
@@ -104,16 +101,7 @@ def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.add_argument("--outdir", required=True, help="directory for {train,val,test,forget}.parquet and classes.json")
-    args = p.parse_args(argv)
-    setup(args.params["seed"], args.threads, "cpu")
-    frames, meta = prepare(args.params)
-    out = Path(args.outdir)
-    for split, df in frames.items():
-        write_parquet(df, out / f"{split}.parquet")
-        log.info("%s: %d rows", split, len(df))
-    write_json(meta, out / "classes.json")
+    prepare_main(__doc__, prepare, argv)
 
 
 if __name__ == "__main__":

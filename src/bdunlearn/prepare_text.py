@@ -11,19 +11,15 @@ subsample; ``null`` keeps the whole split.
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import text_sources
 from .classnames import resolve_target
-from .cli import parser
-from .io import write_json, write_parquet
-from .runtime import derive_seed, setup
+from .cli import prepare_main
+from .runtime import derive_seed
 
-log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 UID_OFFSET = {"train": 0, "val": 100_000_000, "test": 200_000_000}
 DEFAULT_VAL = 500
@@ -80,16 +76,7 @@ def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.add_argument("--outdir", required=True)
-    args = p.parse_args(argv)
-    setup(args.params["seed"], args.threads, "cpu")
-    frames, meta = prepare(args.params)
-    out = Path(args.outdir)
-    for split, df in frames.items():
-        write_parquet(df, out / f"{split}.parquet")
-        log.info("%s: %d rows", split, len(df))
-    write_json(meta, out / "classes.json")
+    prepare_main(__doc__, prepare, argv)
 
 
 if __name__ == "__main__":

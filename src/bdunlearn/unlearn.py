@@ -15,7 +15,9 @@ Methods (``method`` wildcard):
   build the forget set (the triggered validation set still picks alpha).
 
 The forget set is the rows CUBE flagged (``--flags``) or, without flags, the
-truly poisoned rows; the clean retain set is every other training row.
+truly poisoned rows; the clean retain set is every other training row. If the
+forget set is empty, every method but ReTrain reports the backdoored model
+unchanged (``empty_forget_set: true``) instead of failing the DAG.
 Outputs: ``metrics.json`` (CACC / LFR / PACC per snapshot, percent),
 ``history.csv`` and the final weights ``model.safetensors``.
 """
@@ -27,12 +29,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from .adapters import load_adapter
 from .cli import add_model_args, model_spec, parser
 from .finetune_backdoor import finetune_adapter
-from .io import load_weights, read_json, read_parquet, save_weights, write_csv, write_json
+from .io import read_json, read_parquet, save_weights, write_csv, write_json
 from .metrics import backdoor_metrics
 from .runtime import derive_seed, setup
 from .search_alpha import AlphaEvaluator, run_search
@@ -102,7 +103,14 @@ def main(argv=None) -> None:
         if prm["unlearn"].get("save_snapshot_weights") and epoch is not None:
             save_weights(model.editable_state(), out / f"epoch{epoch}.safetensors", metadata={"method": method})
 
-    if method in ("ga", "npo", "rga"):
+    if report["n_forget"] == 0 and method != "retrain":
+        # nothing was flagged: every method but ReTrain leaves the backdoored model as it is
+        log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method)
+        report["empty_forget_set"] = True
+        for epoch in (prm["unlearn"]["snapshots"] if method in ("ga", "npo", "rga") else [None]):
+            snapshot(epoch)
+        write_csv(pd.DataFrame(columns=["epoch", "train_loss", "poison_loss"]), out / "history.csv")
+    elif method in ("ga", "npo", "rga"):
         cfg = UnlearnConfig.from_dict(prm["unlearn"])
         base_state = {k: v.detach().clone() for k, v in base.editable_state().items()} if base is not None else None
         del base

@@ -155,6 +155,7 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
     if len(cy) == 0:
         raise ValueError("the retain set is empty")
     eval_bs = max(cfg.batch_size, 64)
+    model.to(device)
     ref_logp = reference_logprobs(model, fx, device, eval_bs) if method in ("npo", "rga") else None
     named = model.named_editable_parameters()
     params = list(named.values())
