@@ -28,20 +28,14 @@ from .cube import CubeConfig, detect
 from .io import read_parquet, save_figure, write_json, write_parquet
 from .metrics import detection_scores
 from .runtime import derive_seed, setup
-from .training import progress
+from .training import map_batches
 
 log = logging.getLogger(__name__)
 
 
-@torch.inference_mode()
 def embed(model, inputs, device, batch_size: int = 128) -> np.ndarray:
     """``model.features`` of every row, in order, as float32 (N, D)."""
-    model.to(device).eval()
-    out = []
-    for i in progress(range(0, len(inputs), batch_size), desc="embed", unit="batch"):
-        x = inputs[i : i + batch_size].to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(model.features(x).float().cpu())
+    out = map_batches(model, inputs, device, batch_size, lambda m, x, _: m.features(x).float().cpu(), desc="embed")
     return torch.cat(out).numpy()
 
 

@@ -5,6 +5,7 @@ All rates are percentages (0-100), as in the papers' tables.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .training import predict
@@ -53,8 +54,6 @@ def label_flip_rate(preds: torch.Tensor, true_labels: torch.Tensor, target: int)
 
 def detection_scores(flagged, truth) -> dict:
     """Precision, recall and F1 of flagged rows against the truly poisoned rows (RGA paper Table 7; rates in 0-1)."""
-    import numpy as np
-
     flagged, truth = np.asarray(flagged, dtype=bool), np.asarray(truth, dtype=bool)
     tp = int((flagged & truth).sum())
     n_flag, n_true = int(flagged.sum()), int(truth.sum())

@@ -141,13 +141,25 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Arg-max predictions of ``model`` over ``inputs`` (CPU tensor), returned on the CPU."""
+def map_batches(model: nn.Module, inputs, device: torch.device, batch_size: int, fn, desc: str | None = None) -> list:
+    """``fn(model, batch, rows)`` for each batch of ``inputs``, in eval mode, bf16 autocast on CUDA.
+
+    ``rows`` is the batch's slice of ``inputs`` (to index labels alongside);
+    the one batched-inference loop of prediction, embedding and reference passes.
+    """
     model.to(device).eval()
     use_amp = device.type == "cuda"
+    starts = range(0, len(inputs), batch_size)
     out = []
-    for i in range(0, len(inputs), batch_size):
-        x = inputs[i : i + batch_size].to(device, non_blocking=True)
+    for i in (progress(starts, desc=desc, unit="batch") if desc else starts):
+        rows = slice(i, i + batch_size)
+        x = inputs[rows].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out.append(model(x).argmax(dim=-1).cpu())
+            out.append(fn(model, x, rows))
+    return out
+
+
+def predict(model: nn.Module, inputs, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Arg-max predictions of ``model`` over ``inputs`` (kept on the CPU), returned on the CPU."""
+    out = map_batches(model, inputs, device, batch_size, lambda m, x, _: m(x).argmax(dim=-1).cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

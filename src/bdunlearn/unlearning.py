@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from .runtime import derive_seed
-from .training import make_optimizer, progress
+from .training import FinetuneConfig, make_optimizer, map_batches, progress
 
 log = logging.getLogger(__name__)
 METHODS = ("ga", "npo", "rga")
@@ -90,28 +90,16 @@ def l2_distance(params: list[torch.Tensor], base: list[torch.Tensor]) -> torch.T
     return torch.sqrt(sq + 1e-12)
 
 
-@torch.inference_mode()
 def reference_logprobs(model, inputs, device, batch_size: int) -> torch.Tensor:
     """Log-probabilities of the (backdoored) model on every forget row, eval mode, on the CPU."""
-    model.to(device).eval()
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        x = inputs[i : i + batch_size].to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(F.log_softmax(model(x).float(), dim=-1).cpu())
-    return torch.cat(out)
+    return torch.cat(map_batches(model, inputs, device, batch_size, lambda m, x, _: F.log_softmax(m(x).float(), dim=-1).cpu()))
 
 
-@torch.inference_mode()
 def mean_ce(model, inputs, labels, device, batch_size: int) -> float:
     """Mean cross-entropy of ``model`` on a set, eval mode (the poisoned-set loss of Fig. 4)."""
-    model.eval()
-    total = 0.0
-    for i in range(0, len(inputs), batch_size):
-        x, y = inputs[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            total += float(F.cross_entropy(model(x).float(), y, reduction="sum"))
-    return total / max(1, len(labels))
+    sums = map_batches(model, inputs, device, batch_size,
+                       lambda m, x, rows: float(F.cross_entropy(m(x).float(), labels[rows].to(device), reduction="sum")))
+    return sum(sums) / max(1, len(labels))
 
 
 class CleanBatches:
@@ -219,7 +207,5 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
     return history
 
 
-def _opt_cfg(cfg: UnlearnConfig):
-    from .training import FinetuneConfig
-
+def _opt_cfg(cfg: UnlearnConfig) -> FinetuneConfig:
     return FinetuneConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
