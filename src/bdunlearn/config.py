@@ -115,8 +115,13 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         if un["snapshots"] and max(un["snapshots"]) != un["epochs"]:
             problems.append(f"config key '{key}.unlearn.snapshots': the last snapshot {max(un['snapshots'])} must equal unlearn.epochs = {un['epochs']}")
         if modality == "text":
+            if "trigger_vector_from" in ds:
+                problems.append(f"config key '{key}.trigger_vector_from': trigger-vector transfer is for image datasets")
             problems.extend(_check_text_dataset(cfg, name, ds, attacks, base_dir))
             continue
+        if "text_model" in ds:
+            problems.append(f"config key '{key}.text_model': image datasets use the top-level 'model'")
+        problems.extend(_check_transfer(cfg, name, ds, attacks))
         if ds["source"] == "hf":
             if "hf" not in ds:
                 problems.append(f"config key '{key}.hf': required for source 'hf' (path, splits, image/label columns)")
@@ -141,6 +146,23 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
                 problems.append(f"config key '{key}.target': {e}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _check_transfer(cfg: dict, name: str, ds: dict, attacks: list) -> list[str]:
+    """trigger_vector_from must name another image dataset that is backdoored with every attack of this one."""
+    src = ds.get("trigger_vector_from")
+    if src is None:
+        return []
+    key = f"config key 'datasets.{name}.trigger_vector_from'"
+    if src == name or src not in image_datasets(cfg):
+        others = [d for d in image_datasets(cfg) if d != name]
+        return [f"{key}: {src!r} is not another image dataset of this config; allowed: {', '.join(others) or 'none'}"]
+    if "trigger_vector_from" in cfg["datasets"][src]:
+        return [f"{key}: {src!r} takes its own trigger vector from another dataset; name the dataset that estimates it"]
+    missing = [a for a in attacks if a not in dataset_attacks(cfg, src)]
+    if missing:
+        return [f"{key}: {src!r} is not backdoored with {', '.join(missing)}; its attacks: {', '.join(dataset_attacks(cfg, src))}"]
+    return []
 
 
 def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:

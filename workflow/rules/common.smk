@@ -47,11 +47,13 @@ def _uses_conda():
 
 # Under --sdm conda the env's python runs the package from the source tree;
 # otherwise the python that runs Snakemake (the project's .venv) does.
-# Shell commands call `bdu <module> ...`, i.e. `python -m bdunlearn.<module> ...`.
+# Shell commands call `bdu <module> ...`, i.e. `python -m bdunlearn.<module> ...`; GPU rules
+# call `bdu_gpu <module> ...`, which runs the module on one leased GPU (bdunlearn.gpu_lease).
 PY = "python" if _uses_conda() else shlex.quote(sys.executable)
 _PREFIX = (
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{PYTHONPATH:+:$PYTHONPATH}}; "
     f'bdu() {{ local m="$1"; shift; {PY} -m "bdunlearn.$m" "$@"; }}; '
+    f'bdu_gpu() {{ {PY} -m bdunlearn.gpu_lease "$@"; }}; '
 )
 shell.prefix(_PREFIX.replace("{", "{{").replace("}", "}}"))  # the prefix is formatted like a command
 
@@ -78,7 +80,8 @@ def base_params(w):
 
 
 # keys that do not change a dataset's splits (left out of the data rules' params: no spurious reruns)
-_NOT_DATA = {"attacks", "attack_params", "unlearn", "finetune", "trigger_vector", "poison_rate", "alpha_search"}
+_NOT_DATA = {"attacks", "attack_params", "unlearn", "finetune", "trigger_vector", "poison_rate", "alpha_search",
+             "trigger_vector_from", "text_model"}
 
 
 def dataset_params(w):
@@ -110,6 +113,12 @@ def unlearn_params(w):
     return prm
 
 
+def trigger_vector(w):
+    """TBAR's trigger vector for a dataset: its own, or another dataset's (trigger_vector_from, TBAR Table 4)."""
+    src = VIEWS[w.dataset].get("trigger_vector_from") or w.dataset
+    return f"{R}/seed{w.seed}/tbar/{src}/{w.attack}/trigger_vector.safetensors"
+
+
 def cube_params(w):
     return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "cube": CFG["cube"]}
 
@@ -130,7 +139,7 @@ def model_inputs(w):
 def model_spec(w):
     """The JSON model spec of a dataset's base model (see bdunlearn.adapters)."""
     if is_text(w):
-        m = CFG["text"]["model"]
+        m = {**CFG["text"]["model"], **VIEWS[w.dataset].get("text_model", {})}
         return {"kind": "text", "name": m["name"], "max_length": m["max_length"], "dtype": m["dtype"],
                 "classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "seed": int(w.seed)}
     return {"kind": "clip", "pretrained": f"{R}/seed{w.seed}/models/pretrained",
@@ -143,6 +152,16 @@ def eval_inputs(w):
     pacc = f"{p}/test_pacc.parquet" if is_text(w) else f"{p}/test_triggered.parquet"
     return {"classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "test": f"{R}/seed{w.seed}/data/{w.dataset}/test.parquet",
             "test_triggered": f"{p}/test_triggered.parquet", "test_pacc": pacc}
+
+
+# job sizes of the heavy rules when the config names none (SLURM's --mem in MB, --time in minutes)
+DEFAULT_JOB_RESOURCES = {"mem_mb": 8000, "runtime": 60}
+
+
+def job_resources(rule_name):
+    """mem_mb and runtime of a heavy rule: config `resources.<rule>`, else `resources.default`, else the built-in."""
+    res = CFG["resources"]
+    return {**DEFAULT_JOB_RESOURCES, **res.get("default", {}), **res.get(rule_name, {})}
 
 
 def pretrain_params(w):
@@ -206,3 +225,24 @@ def unlearning_metrics(wildcards=None):
 def cube_reports(wildcards=None):
     """CUBE runs on every pair that is unlearned (Table 7), whichever forget set the methods use."""
     return [f"{R}/seed{s}/cube/{d}/{a}/detection.json" for s in SEEDS for d, a in UNLEARN_PAIRS]
+
+
+def check_profile():
+    """Profile mistakes (unknown rules in set-resources / set-threads, a SLURM partition that does not
+    exist or needs an account) end the run here, before any job, with a message naming the key."""
+    from bdunlearn.profile_checks import ProfileError, check_profile as _check
+
+    if not workflow.is_main_process:
+        return
+    rs = workflow.resource_settings
+
+    def raw(res):
+        return {k: getattr(v, "raw", v) for k, v in res.items()}
+
+    overrides = {"set-resources": {r: raw(m) for r, m in rs.overwrite_resources.items()},
+                 "set-threads": {r: {} for r in rs.overwrite_threads}}
+    defaults = raw(rs.default_resources) if rs.default_resources is not None else {}
+    try:
+        _check([r.name for r in workflow.rules], overrides, defaults)
+    except ProfileError as err:
+        raise WorkflowError(str(err)) from None

@@ -21,8 +21,9 @@ rule detect_cube:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("detect_cube"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu detect_cube --params {params.args} --threads {threads} --model {params.model} "
+        "bdu_gpu detect_cube --params {params.args} --threads {threads} --model {params.model} "
         "--backdoored {input.backdoored} --data {input.data} --outdir {params.outdir} > {log} 2>&1"

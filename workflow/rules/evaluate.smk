@@ -7,7 +7,7 @@ rule evaluate:
         spec=rules.pretrain_clip.output.spec,
         head=rules.build_head.output,
         backdoored=rules.finetune_backdoor.output.weights,
-        tau=rules.estimate_trigger_vector.output.tau,
+        tau=trigger_vector,
         alpha=rules.search_alpha.output.alpha,
         classes=f"{RS}/data/{{dataset}}/classes.json",
         test=f"{RS}/data/{{dataset}}/test.parquet",
@@ -22,10 +22,11 @@ rule evaluate:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("evaluate"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu evaluate --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "bdu_gpu evaluate --params {params.args} --threads {threads} --pretrained {params.pretrained} "
         "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --alpha {input.alpha} "
         "--classes {input.classes} --test {input.test} --test-triggered {input.test_triggered} "
         "--out {output} > {log} 2>&1"

@@ -19,10 +19,11 @@ rule pretrain_clip:
     threads: CFG["pretrain"]["threads"]
     resources:
         gpu=1,
+        **job_resources("pretrain_clip"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu pretrain_clip --params {params.args} --threads {threads} {params.datadir} "
+        "bdu_gpu pretrain_clip --params {params.args} --threads {threads} {params.datadir} "
         "--outdir {params.outdir} > {log} 2>&1"
 
 
@@ -41,10 +42,11 @@ rule build_head:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("build_head"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu build_head --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "bdu_gpu build_head --params {params.args} --threads {threads} --pretrained {params.pretrained} "
         "--classes {input.classes} --out {output} > {log} 2>&1"
 
 
@@ -65,8 +67,9 @@ rule finetune_backdoor:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("finetune_backdoor"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu finetune_backdoor --params {params.args} --threads {threads} --model {params.model} "
+        "bdu_gpu finetune_backdoor --params {params.args} --threads {threads} --model {params.model} "
         "--data {input.data} --out {output.weights} --history {output.history} > {log} 2>&1"

@@ -21,10 +21,11 @@ rule estimate_trigger_vector:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("estimate_trigger_vector"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu estimate_trigger_vector --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "bdu_gpu estimate_trigger_vector --params {params.args} --threads {threads} --pretrained {params.pretrained} "
         "--head {input.head} --backdoored {input.backdoored} --forget {input.forget} "
         "--out {output.tau} --history {output.history} > {log} 2>&1"
 
@@ -35,7 +36,7 @@ rule search_alpha:
         spec=rules.pretrain_clip.output.spec,
         head=rules.build_head.output,
         backdoored=rules.finetune_backdoor.output.weights,
-        tau=rules.estimate_trigger_vector.output.tau,
+        tau=trigger_vector,
         classes=f"{RS}/data/{{dataset}}/classes.json",
         val=f"{RS}/data/{{dataset}}/val.parquet",
         val_triggered=rules.poison_images.output.val,
@@ -54,9 +55,10 @@ rule search_alpha:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("search_alpha"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu search_alpha --params {params.args} --threads {threads} --pretrained {params.pretrained} "
+        "bdu_gpu search_alpha --params {params.args} --threads {threads} --pretrained {params.pretrained} "
         "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --classes {input.classes} "
         "--val {input.val} --val-triggered {input.val_triggered} --outdir {params.outdir} > {log} 2>&1"

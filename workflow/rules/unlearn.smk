@@ -17,10 +17,11 @@ rule evaluate_backdoored:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("evaluate_backdoored"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu evaluate_backdoored --params {params.args} --threads {threads} --model {params.model} "
+        "bdu_gpu evaluate_backdoored --params {params.args} --threads {threads} --model {params.model} "
         "--backdoored {input.backdoored} --classes {input.classes} --test {input.test} "
         "--test-triggered {input.test_triggered} --test-pacc {input.test_pacc} --out {output} > {log} 2>&1"
 
@@ -48,10 +49,11 @@ rule unlearn:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        **job_resources("unlearn"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu unlearn --params {params.args} --threads {threads} --model {params.model} "
+        "bdu_gpu unlearn --params {params.args} --threads {threads} --model {params.model} "
         "--backdoored {input.backdoored} --data {input.data} {params.optional} --classes {input.classes} "
         "--test {input.test} --test-triggered {input.test_triggered} --test-pacc {input.test_pacc} "
         "--outdir {params.outdir} > {log} 2>&1"
