@@ -155,7 +155,7 @@ def _profile(name, monkeypatch, **env):
 def test_workstation_profile_caps_gpu_jobs_at_the_visible_devices(monkeypatch):
     assert _profile("default", monkeypatch, BDUNLEARN_GPU_IDS="0,3,5")["resources"] == {"gpu": 3}
     assert _profile("default", monkeypatch, CUDA_VISIBLE_DEVICES="1")["resources"] == {"gpu": 1}
-    assert not _profile("default", monkeypatch, CUDA_VISIBLE_DEVICES="")["resources"]  # no GPU: no cap
+    assert "resources" not in _profile("default", monkeypatch, CUDA_VISIBLE_DEVICES="")  # no GPU: no cap
 
 
 def _gpu_rules():

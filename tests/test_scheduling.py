@@ -19,13 +19,13 @@ FINETUNES = [f"{RES}/models/synth/{a}/backdoored.safetensors" for a in ("badnets
 EVALS = [f"{RES}/unlearn/synth/{a}/backdoored/metrics.json" for a in ("badnets", "addsent")]
 
 
-def _cmd(*args):
+def _cmd(*targets, resources=("--resources", "gpu=1")):
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "micro.yaml",
-            "--cores", "2", "--resources", "gpu=1", "--", *args]
+            "--cores", "2", *resources, "--", *targets]
 
 
-def _env(tmp_path):
-    return dict(os.environ, BDUNLEARN_GPU_IDS="0,1", BDUNLEARN_GPU_LOCK_DIR=str(tmp_path / "gpu-locks"))
+def _env(tmp_path, gpus="0,1"):
+    return dict(os.environ, BDUNLEARN_GPU_IDS=gpus, BDUNLEARN_GPU_LOCK_DIR=str(tmp_path / "gpu-locks"))
 
 
 def _run(tmp_path, *targets, check=True):
@@ -61,10 +61,11 @@ def test_gpu_jobs_never_overlap_and_a_killed_job_resumes(tmp_path):
     first, second = sorted(leases, key=lambda x: x["start"])
     assert first["end"] <= second["start"], f"GPU jobs overlapped: {leases}"
 
-    # kill the module of one GPU job while it runs (as an OOM killer would); the run fails
+    # kill the module of one GPU job while it runs (as an OOM killer would); the run fails. This run gives no
+    # --resources: the workstation profile caps GPU jobs at the one visible (fake) device
     logs = [tmp_path / f"{RES}/logs/evaluate_backdoored/synth_{a}.log" for a in ("badnets", "addsent")]
-    proc = subprocess.Popen(_cmd(*EVALS), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=_env(tmp_path))
+    proc = subprocess.Popen(_cmd(*EVALS, resources=()), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(tmp_path, gpus="0"))
     killed, deadline = None, time.time() + 300
     while killed is None and proc.poll() is None and time.time() < deadline:
         for log in logs:
@@ -81,6 +82,7 @@ def test_gpu_jobs_never_overlap_and_a_killed_job_resumes(tmp_path):
     assert killed is not None, "no GPU job was caught running\n" + out[-3000:]
     assert proc.returncode != 0, out[-3000:]
     assert "rc=-9" in killed.read_text() or "rc=137" in killed.read_text()
+    assert 'Provided resources: gpu=Resource("gpu", 1)' in out or "Provided resources: gpu=1" in out, out[:2000]
 
     # the rerun finishes the study and leaves every finished output as it was
     before = _outputs(tmp_path / "results")
