@@ -114,7 +114,8 @@ def unlearn_params(w):
 
 
 def trigger_vector(w):
-    """TBAR's trigger vector for a dataset: its own, or another dataset's (trigger_vector_from, TBAR Table 4)."""
+    """TBAR's trigger vector for a dataset: its own, or another dataset's (trigger_vector_from, TBAR Table 4).
+    A transferred vector still goes through this dataset's own alpha search (the paper leaves the choice open)."""
     src = VIEWS[w.dataset].get("trigger_vector_from") or w.dataset
     return f"{R}/seed{w.seed}/tbar/{src}/{w.attack}/trigger_vector.safetensors"
 
