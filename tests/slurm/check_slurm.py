@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 MICRO = REPO / "tests" / "micro_config.yaml"
@@ -133,12 +135,8 @@ def without_timings(path: Path) -> bytes:
             return [strip(v) for v in o] if isinstance(o, list) else o
 
         return json.dumps(strip(obj), sort_keys=True).encode()
-    if path.suffix == ".csv":
-        lines = path.read_text().splitlines()
-        header = lines[0].split(",") if lines else []
-        if "seconds" in header:
-            i = header.index("seconds")
-            return "\n".join(",".join(c for j, c in enumerate(row.split(",")) if j != i) for row in lines).encode()
+    if path.suffix == ".csv" and path.stat().st_size:
+        return pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns="seconds", errors="ignore").to_csv(index=False).encode()
     return path.read_bytes()
 
 
