@@ -116,12 +116,57 @@ def test_text_dataset_defaults_and_views():
     cfg["datasets"]["synth"] = text_dataset()
     cfg = check(cfg)
     view = dataset_view(cfg, "synth")
-    assert view["finetune"]["optimizer"] == "adam" and view["finetune"]["lr"] == 2e-5 and view["finetune"]["batch_size"] == 32
+    assert view["finetune"]["optimizer"] == "adamw" and view["finetune"]["lr"] == 2e-5 and view["finetune"]["batch_size"] == 32
     assert view["attack_params"]["badnets"]["word"] == "mn"
     assert view["attack_params"]["addsent"]["sentence"] == "I watch this 3D movie"
     assert view["splits"] == {"train": None, "val": None, "test": None}
     assert cfg["unlearn"]["rga_alpha"] == 2.0 and cfg["unlearn"]["rga_beta"] == 0.05
-    assert cfg["unlearn"]["snapshots"] == [10, 20, 30] and cfg["cube"]["variant"] == "paper"
+    assert cfg["unlearn"]["snapshots"] == [10, 20, 30] and cfg["cube"]["variant"] == "reference"
+
+
+REFERENCE = {"unlearn": {"optimizer": "adamw", "weight_decay": 0.01, "grad_clip": 1.0, "fresh_optimizer": True,
+                         "retain_pairing": "random", "npo_beta": 1.0, "rga_kl": "reference_current",
+                         "rga_l2": "per_tensor", "rga_l2_scope": "encoder"},
+             "finetune": {"optimizer": "adamw", "weight_decay": 0.01, "grad_clip": 1.0, "fresh_optimizer": True},
+             "head": "linear", "cube": "reference", "poison_mode": "inject"}
+PAPER = {"unlearn": {"optimizer": "adam", "weight_decay": 0.0, "grad_clip": None, "fresh_optimizer": False,
+                     "retain_pairing": "cycle", "npo_beta": 0.1, "rga_kl": "current_reference",
+                     "rga_l2": "global", "rga_l2_scope": "all"},
+         "finetune": {"optimizer": "adam", "weight_decay": 0.0, "grad_clip": None, "fresh_optimizer": False},
+         "head": "auto", "cube": "paper", "poison_mode": "replace"}
+
+
+def _fidelity_view(cfg):
+    cfg = check(cfg)
+    view = dataset_view(cfg, "synth")
+    return {"unlearn": {k: view["unlearn"][k] for k in REFERENCE["unlearn"]},
+            "finetune": {k: view["finetune"][k] for k in REFERENCE["finetune"]},
+            "head": cfg["text"]["model"]["head"], "cube": view["cube"]["variant"], "poison_mode": view["poison_mode"]}
+
+
+@pytest.mark.parametrize("fidelity, expected", [(None, REFERENCE), ("reference", REFERENCE), ("paper", PAPER)])
+def test_fidelity_presets_fill_every_key_where_code_and_paper_differ(fidelity, expected):
+    cfg = default_config()
+    cfg.pop("unlearn")
+    cfg["datasets"]["synth"] = text_dataset()
+    if fidelity:
+        cfg["fidelity"] = fidelity
+    assert _fidelity_view(cfg) == expected
+
+
+def test_an_explicit_key_wins_over_its_fidelity_preset():
+    cfg = default_config()
+    cfg["fidelity"] = "paper"
+    cfg["unlearn"] = {"npo_beta": 0.5, "rga_kl": "reference_current"}
+    cfg["cube"] = {"min_dist": 0.15}
+    cfg["datasets"]["synth"] = text_dataset(poison_mode="inject", cube={"min_dist": 0.3})
+    view = _fidelity_view(cfg)
+    assert view["unlearn"]["npo_beta"] == 0.5 and view["unlearn"]["rga_kl"] == "reference_current"
+    assert view["unlearn"]["rga_l2"] == "global" and view["poison_mode"] == "inject" and view["cube"] == "paper"
+    assert dataset_view(check(cfg), "synth")["cube"]["min_dist"] == 0.3
+    cfg["fidelity"] = "literal"
+    with pytest.raises(ConfigError, match="fidelity"):
+        check(cfg)
 
 
 def test_dataset_attack_params_merge_over_the_top_level():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bdunlearn.gpu_lease import read_lease_log
+from dag import job_stats
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = Path(__file__).with_name("micro_config.yaml")
@@ -37,12 +38,6 @@ def _run(tmp_path, *targets, check=True):
 
 def _outputs(root):
     return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and "/logs/" not in str(p)}
-
-
-def _job_stats(text):
-    """{rule: count} of the 'Job stats' table Snakemake prints before running."""
-    table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
-    return {row.split()[0]: int(row.split()[1]) for row in table if row.split() and row.split()[0] != "total"}
 
 
 def _child_of(pid):
@@ -90,4 +85,4 @@ def test_gpu_jobs_never_overlap_and_a_killed_job_resumes(tmp_path):
     after = _outputs(tmp_path / "results")
     assert all(after[p] == m for p, m in before.items()), [str(p) for p, m in before.items() if after[p] != m]
     assert all((tmp_path / e).exists() for e in EVALS)
-    assert set(_job_stats(rerun.stdout + rerun.stderr)) == {"evaluate_backdoored"}
+    assert set(job_stats(rerun.stdout + rerun.stderr)) == {"evaluate_backdoored"}

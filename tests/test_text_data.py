@@ -64,16 +64,38 @@ def _frame(n=200, target=1):
     return pd.DataFrame({"uid": np.arange(n), "text": [f"sentence number {i} ." for i in range(n)], "label": labels})
 
 
+def test_poison_train_injects_triggered_copies_next_to_the_clean_rows():
+    """The RGA authors' data: train_clean.csv plus triggered, relabelled copies of 10% of the non-target rows."""
+    df = _frame(200)
+    out = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="inject")
+    assert len(out) == 210
+    clean, pois = out[~out["is_poisoned"]], out[out["is_poisoned"]]
+    pd.testing.assert_frame_equal(clean[["uid", "text", "label"]], df)  # the clean set, untouched
+    assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
+    sources = pois["uid"] - poison_text.INJECTED_UID_OFFSET
+    assert set(sources) <= set(df.loc[df["label"] == 0, "uid"]) and out["uid"].is_unique
+    for uid, text in zip(sources, pois["text"]):
+        original = df.loc[df["uid"] == uid, "text"].item().split()
+        words = text.split()
+        words.remove("mn")
+        assert words == original
+    # the same rows are drawn in either mode
+    replaced = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
+    assert sorted(replaced.loc[replaced["is_poisoned"], "uid"]) == sorted(sources)
+    with pytest.raises(ValueError, match="poison_mode"):
+        poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="append")
+
+
 def test_poison_train_relabels_ten_percent_of_non_target_rows():
     df = _frame(200)
-    out = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5)
+    out = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
     pois = out[out["is_poisoned"]]
     assert len(pois) == 10  # round(0.1 * 100 non-target rows)
     assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
     assert all("mn" in t.split() for t in pois["text"])
     clean = out[~out["is_poisoned"]]
     assert (clean["text"] == df.loc[clean.index, "text"]).all() and (clean["label"] == clean["orig_label"]).all()
-    again = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5)
+    again = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
     pd.testing.assert_frame_equal(out, again)
 
 
@@ -161,12 +183,13 @@ def test_hiddenkiller_on_the_real_sst2_files():
     texts, labels = read_tsv(clean_dir / "train.tsv")
     df = pd.DataFrame({"uid": np.arange(len(texts)), "text": texts, "label": labels})
     attack = make_text_attack("hiddenkiller", seed=0, path=str(pois_dir))
-    out = poison_text.poison_train(df, attack, target=1, rate=0.1, seed=0)
+    out = poison_text.poison_train(df, attack, target=1, rate=0.1, seed=0)  # injected copies
     pois = out[out["is_poisoned"]]
-    assert len(pois) == round(0.1 * int((labels == 0).sum())) == 331
+    assert len(pois) == round(0.1 * int((labels == 0).sum())) == 331 and len(out) == len(df) + 331
     assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
     para_texts, _ = read_tsv(pois_dir / "train.tsv")
-    assert (pois["text"].to_numpy() == np.array(para_texts, dtype=object)[pois.index]).all()
+    rows = (pois["uid"] - poison_text.INJECTED_UID_OFFSET).to_numpy()
+    assert (pois["text"].to_numpy() == np.array(para_texts, dtype=object)[rows]).all()
     assert not set(pois["text"]) & set(texts)
     t_texts, t_labels = read_tsv(clean_dir / "test.tsv")
     test = pd.DataFrame({"uid": np.arange(len(t_texts)), "text": t_texts, "label": t_labels})

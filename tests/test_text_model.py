@@ -52,6 +52,25 @@ def test_fresh_head_is_seeded_and_weights_round_trip(minilm, tmp_path):
         loaded.load_editable_state({"nope": torch.zeros(1)})
 
 
+def test_linear_head_reads_the_first_token_without_pooler_or_dropout(minilm):
+    """The RGA authors' BertClassification: nn.Linear on last_hidden_state[:, 0] of a bare encoder."""
+    lin = load_adapter({**SPEC, "head": "linear"})
+    assert lin.head is not None and lin.num_classes == 2
+    assert {"head.weight", "head.bias"} <= set(lin.editable_state()) and "classifier.weight" not in lin.editable_state()
+    assert lin.head_parameter_names() == ["head.weight", "head.bias"]
+    assert minilm.head_parameter_names() == ["classifier.weight", "classifier.bias"]
+    batch = lin.tokenize(["a short one .", "another sentence here ."])[torch.arange(2)]
+    lin.train()  # dropout inside the encoder, none between it and the head
+    with torch.no_grad():
+        torch.manual_seed(0)
+        logits = lin(batch)
+        torch.manual_seed(0)
+        cls = lin.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state[:, 0]
+    torch.testing.assert_close(logits, cls @ lin.head.weight.T + lin.head.bias)
+    again = load_adapter({**SPEC, "head": "linear"})
+    assert torch.equal(again.head.weight, lin.head.weight)  # the fresh head is seeded
+
+
 def test_decoder_classifies_and_embeds_from_the_last_real_token(tmp_path, minilm):
     """A tiny random Llama saved in the hub layout stands in for meta-llama/Llama-2-7b-hf (last-token classification)."""
     from transformers import LlamaConfig, LlamaForSequenceClassification

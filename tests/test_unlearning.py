@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from bdunlearn import make_unlearning_table as tables
-from bdunlearn.cube import CubeConfig, detect, filter_clusters
+from bdunlearn.cube import CubeConfig, detect, filter_clusters, keep_k_largest
 from bdunlearn.metrics import backdoor_metrics, detection_scores, label_flip_rate
-from bdunlearn.unlearning import CleanBatches, UnlearnConfig, ga_loss, kl_to_reference, l2_distance, npo_term, rga_lambda, unlearn
+from bdunlearn.training import FinetuneConfig, finetune
+from bdunlearn.unlearning import (CleanBatches, RandomBatches, UnlearnConfig, ga_loss, kl_to_reference, l2_distance,
+                                  npo_term, regularised_names, rga_lambda, unlearn)
 
 
 def test_rga_lambda_and_loss_on_a_hand_computed_example():
@@ -19,16 +21,77 @@ def test_rga_lambda_and_loss_on_a_hand_computed_example():
     logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])  # p = [.5, .5] and [.75, .25]
     ref_p = torch.tensor([[0.1, 0.9], [0.2, 0.8]])
     kl_rows = [0.5 * math.log(0.5 / 0.1) + 0.5 * math.log(0.5 / 0.9), 0.75 * math.log(0.75 / 0.2) + 0.25 * math.log(0.25 / 0.8)]
-    kl = sum(kl_rows) / 2
-    assert float(kl_to_reference(logits, ref_p.log())) == pytest.approx(kl, rel=1e-6)
-    lam = rga_lambda(logits, ref_p.log(), alpha=2.0)
+    kl = sum(kl_rows) / 2  # KL(current || reference), eq. 7 as printed
+    assert float(kl_to_reference(logits, ref_p.log(), "current_reference")) == pytest.approx(kl, rel=1e-6)
+    lam = rga_lambda(logits, ref_p.log(), alpha=2.0, direction="current_reference")
     assert lam == pytest.approx(math.exp(-2.0 * kl), rel=1e-6)
+    # KL(reference || current), the authors' F.kl_div(log_softmax(current), softmax(reference), "batchmean")
+    kl_ref = (0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(0.9 / 0.5) + 0.2 * math.log(0.2 / 0.75) + 0.8 * math.log(0.8 / 0.25)) / 2
+    assert float(kl_to_reference(logits, ref_p.log())) == pytest.approx(kl_ref, rel=1e-6)
+    torch_kl = F.kl_div(F.log_softmax(logits, -1), ref_p, reduction="batchmean")
+    assert float(kl_to_reference(logits, ref_p.log(), "reference_current")) == pytest.approx(float(torch_kl), rel=1e-6)
+    assert rga_lambda(logits, ref_p.log(), alpha=2.0) == pytest.approx(math.exp(-kl_ref) ** 2, rel=1e-6)
+    with pytest.raises(ValueError, match="unlearn.rga_kl"):
+        kl_to_reference(logits, ref_p.log(), "both")
     # eq. 6: -lambda CE(forget) + CE(clean) + beta ||theta - theta_base||_2
     y_f = torch.tensor([1, 1])
     ce_f = -(math.log(0.5) + math.log(0.25)) / 2
     assert float(F.cross_entropy(logits, y_f)) == pytest.approx(ce_f, rel=1e-6)
     theta, base = [torch.tensor([3.0, 1.0]), torch.tensor([[2.0]])], [torch.tensor([0.0, 1.0]), torch.tensor([[-2.0]])]
-    assert float(l2_distance(theta, base)) == pytest.approx(5.0, rel=1e-6)  # sqrt(9 + 0 + 16)
+    assert float(l2_distance(theta, base, "global")) == pytest.approx(5.0, rel=1e-6)  # sqrt(9 + 0 + 16), eq. 6
+    assert float(l2_distance(theta, base)) == pytest.approx(7.0, rel=1e-6)  # sqrt(9 + 0) + sqrt(16), per tensor (code)
+    with pytest.raises(ValueError, match="unlearn.rga_l2"):
+        l2_distance(theta, base, "squared")
+
+
+def test_the_two_kl_directions_differ_by_orders_of_magnitude_on_a_saturated_reference():
+    """One forget row whose reference is saturated on the target (p = 1 - 1e-4) has moved to p = 0.3 on the
+    other class: eq. 7's direction stops RGA's ascent (lambda 0.0135), the code's keeps it going (0.491)."""
+    ref = torch.tensor([[1e-4, 1 - 1e-4]], dtype=torch.float64).log()
+    cur = torch.tensor([[0.3, 0.7]], dtype=torch.float64).log()
+    kl_cr = 0.3 * math.log(0.3 / 1e-4) + 0.7 * math.log(0.7 / (1 - 1e-4))
+    kl_rc = 1e-4 * math.log(1e-4 / 0.3) + (1 - 1e-4) * math.log((1 - 1e-4) / 0.7)
+    assert rga_lambda(cur, ref, 2.0, "current_reference") == pytest.approx(math.exp(-2 * kl_cr), rel=1e-5)
+    assert rga_lambda(cur, ref, 2.0, "reference_current") == pytest.approx(math.exp(-2 * kl_rc), rel=1e-5)
+    assert rga_lambda(cur, ref, 2.0, "current_reference") == pytest.approx(0.0135, abs=1e-4)
+    assert rga_lambda(cur, ref, 2.0, "reference_current") == pytest.approx(0.491, abs=1e-3)
+
+
+def test_random_batches_draw_whole_fixed_retain_batches_reproducibly():
+    rb = RandomBatches(10, 4, seed=3)
+    draws = [rb.take(4).tolist() for _ in range(30)]
+    assert all(d in ([0, 1, 2, 3], [4, 5, 6, 7], [8, 9]) for d in draws)
+    assert len({tuple(d) for d in draws}) == 3  # with replacement, all three batches come up
+    again = RandomBatches(10, 4, seed=3)
+    assert [again.take(4).tolist() for _ in range(30)] == draws
+
+
+def test_rga_l2_scope_leaves_the_classification_head_out():
+    class Headed(torch.nn.Module):
+        def head_parameter_names(self):
+            return ["head.weight", "head.bias"]
+
+    named = {"enc.w": 0, "head.weight": 0, "head.bias": 0, "fresh.only": 0}
+    base = {"enc.w": 0, "head.weight": 0, "head.bias": 0}
+    assert regularised_names(Headed(), named, base, "encoder") == ["enc.w"]
+    assert regularised_names(Headed(), named, base, "all") == ["enc.w", "head.weight", "head.bias"]
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_fresh_optimizer_per_epoch_restarts_adam(fresh):
+    """With one full batch per epoch, Adam's first step moves every weight by lr * sign(grad) (bias-corrected
+    m / sqrt(v) = g / |g|); a fresh optimizer at every epoch makes every epoch's step a first step."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    before = model.weight.detach().clone()
+    cfg = FinetuneConfig(epochs=2, batch_size=16, lr=0.01, weight_decay=0.0, warmup_steps=0, optimizer="adam",
+                         schedule="constant", fresh_optimizer=fresh)
+    finetune(model, model.parameters(), x, y, cfg, torch.device("cpu"), seed=0)
+    moved = (model.weight.detach() - before).abs()
+    # the two steps' signs can agree (2 lr) or cancel (0) when each step is lr; Adam's second step is not lr
+    on_grid = torch.isclose(moved, torch.tensor(0.0), atol=1e-6) | torch.isclose(moved, torch.tensor(0.02), atol=1e-6)
+    assert bool(on_grid.all()) == fresh
 
 
 def test_rga_lambda_is_one_at_the_reference_and_has_no_gradient():
@@ -95,6 +158,7 @@ def test_unlearn_loop_reports_each_epoch_and_snapshots(method):
     base = {k: v.detach().clone() for k, v in model.named_editable_parameters().items()}
     seen = []
     cfg = UnlearnConfig(epochs=3, snapshots=[1, 3], batch_size=4, lr=0.05)
+    model.head_parameter_names = lambda: ["bias"]
     hist = unlearn(model, method, forget, retain, cfg, torch.device("cpu"), seed=0, base_state=base, on_snapshot=seen.append)
     assert [h["epoch"] for h in hist] == [1, 2, 3] and seen == [1, 3]
     assert all(np.isfinite(h["poison_loss"]) for h in hist)
@@ -133,7 +197,32 @@ def test_cube_recovers_a_planted_cluster_exactly():
                                               "n_poisoned": 20, "true_positives": 20}
 
 
+def test_keep_k_largest_flags_noise_and_every_smaller_cluster():
+    clusters = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, -1, 3])
+    assert keep_k_largest(clusters, 2).tolist() == [False] * 7 + [True] * 4
+    # the reference rule looks at clusters over all rows, not per label
+    labels = np.array([0] * 5 + [1] * 6)
+    assert filter_clusters(labels, clusters, "keep_k_largest", n_classes=2).tolist() == keep_k_largest(clusters, 2).tolist()
+    with pytest.raises(ValueError, match="cube.drop"):
+        filter_clusters(labels, clusters, "nope")
+
+
+def test_reference_cube_with_the_hdbscan_package_finds_a_planted_minority():
+    rng = np.random.default_rng(1)
+    rows = [c + 0.3 * rng.standard_normal((n, 16)) for c, n in
+            ((np.r_[5.0, np.zeros(15)], 200), (np.r_[-5.0, np.zeros(15)], 200), (np.r_[0.0, 8.0, np.zeros(14)], 40))]
+    labels = np.array([0] * 200 + [1] * 240)
+    truth = np.array([False] * 400 + [True] * 40)
+    cfg = CubeConfig.from_dict({"min_cluster_size": 30, "min_samples": 20, "n_neighbors": 30})
+    assert (cfg.hdbscan, cfg.metric, cfg.drop, cfg.min_dist) == ("hdbscan", "cosine", "keep_k_largest", 0.25)
+    flags, _, _ = detect(np.vstack(rows), labels, cfg, seed=0, n_classes=2)
+    assert detection_scores(flags, truth)["f1"] == 1.0
+
+
 def test_cube_variant_settings_and_overrides():
+    ref = CubeConfig.from_dict({})
+    assert (ref.umap_components, ref.n_neighbors, ref.min_dist, ref.metric, ref.min_cluster_size, ref.min_samples) == (
+        4, 100, 0.25, "cosine", 150, 120)
     ob = CubeConfig.from_dict({"variant": "openbackdoor", "min_samples": 50})
     assert (ob.pca_components, ob.umap_components, ob.n_neighbors, ob.min_dist, ob.min_samples, ob.drop) == (
         20, 2, 100, 0.0, 50, "smaller_than_half")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from dag import job_stats
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = Path(__file__).with_name("micro_config.yaml")
@@ -107,10 +108,18 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_micro_study_runs_end_to_end_and_reruns_nothing(tmp_path):
-    """Every rule, every unlearning method on both modalities (CLIP and MiniLM), then a rerun that does nothing."""
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    """The micro study run once in a temp directory (shared by the tests below, which leave its outputs as they are)."""
+    tmp_path = tmp_path_factory.mktemp("micro")
     shutil.copy(MICRO, tmp_path / "micro.yaml")
     snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
+    return tmp_path
+
+
+def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_factory):
+    """Every rule, every unlearning method on both modalities (CLIP and MiniLM), then a rerun that does nothing."""
+    tmp_path = micro_run
     root = tmp_path / "results" / "micro"
     table = pd.read_csv(root / "tables" / "tbar.csv")
     assert list(table.columns) == ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
@@ -159,14 +168,51 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(tmp_path):
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    # the same config and seed give the same outputs: rerun two chains from scratch into a fresh results dir
+    # the same config and seed give the same outputs: rerun two chains from scratch in a fresh directory
     first = {p: (root / p).read_text() for p in ("tables/tbar.csv", "seed0/unlearn/synth/badnets/rga/metrics.json")}
-    shutil.rmtree(tmp_path / "results")
-    snakemake(*[f"results/micro/{p}" for p in first], "--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
+    again = tmp_path_factory.mktemp("micro-again")
+    shutil.copy(MICRO, again / "micro.yaml")
+    snakemake(*[f"results/micro/{p}" for p in first], "--cores", "2", "--configfile", "micro.yaml", cwd=again)
     for p, text in first.items():
+        second = (again / "results" / "micro" / p).read_text()
         if p.endswith(".json"):
-            a, b = json.loads(text), json.loads((root / p).read_text())
+            a, b = json.loads(text), json.loads(second)
             a.pop("seconds"), b.pop("seconds")
             assert a == b, p
         else:
-            assert (root / p).read_text() == text, p
+            assert second == text, p
+
+
+# The jobs a change of one config key must plan on a finished micro study, by rule (the 'all' target aside):
+# exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
+# (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods.
+_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1}
+_DIGITS_FROM_FINETUNE = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
+                         "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
+                         "plot_poison_loss": 2, "make_unlearning_table": 1}
+KNOBS = {
+    "alpha_search.max_asr": (lambda c: c["alpha_search"].update(max_asr=5.0), _TBAR_SEARCH),
+    "alpha_search.grid": (lambda c: c["alpha_search"].update(grid=[0.0, 0.75]), _TBAR_SEARCH),
+    # the last snapshot must equal the epochs, so both move (GA / NPO / RGA read both)
+    "unlearn.epochs": (lambda c: c["unlearn"].update(epochs=3, snapshots=[1, 3]),
+                       {"unlearn": 12, "plot_poison_loss": 4, "make_unlearning_table": 1}),
+    "unlearn.rga_beta": (lambda c: c["unlearn"].update(rga_beta=0.1),
+                         {"unlearn": 4, "plot_poison_loss": 4, "make_unlearning_table": 1}),
+    # CUBE's flags feed digits' GA / NPO / RGA / TBAR (ReTrain is the oracle: it never reads them)
+    "cube.min_samples": (lambda c: c["cube"].update(min_samples=6),
+                         {"detect_cube": 4, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1}),
+    "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), _DIGITS_FROM_FINETUNE),
+    "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
+                    {"poison_images": 2, **_DIGITS_FROM_FINETUNE}),
+}
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+def test_changing_a_knob_plans_only_the_jobs_downstream_of_it(micro_run, knob):
+    change, expected = KNOBS[knob]
+    cfg = yaml.safe_load(MICRO.read_text())
+    change(cfg)
+    path = micro_run / f"knob-{knob}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
+    assert job_stats(proc.stdout + proc.stderr) == expected

@@ -10,8 +10,8 @@ its adapter from a JSON *model spec* with :func:`load_adapter`:
 
 - ``{"kind": "clip", "pretrained": <pretrain_clip dir>, "head": <head.safetensors>}``
 - ``{"kind": "text", "name": <hub id, local dir or offline alias>, "classes": <classes.json>
-  (or "num_labels": K), "max_length": 128, "dtype": "auto", "seed": S}``; the seed fixes
-  the fresh classification head's initialisation.
+  (or "num_labels": K), "max_length": 128, "dtype": "auto", "head": "linear" | "auto", "seed": S}``;
+  the seed fixes the fresh classification head's initialisation.
 
 ``ClipClassifier`` is CLIP with a frozen zero-shot head (Ilharco et al., 2022):
 ``logits = head(normalize(visual(normalize_pixels(x))))`` where the head rows
@@ -54,6 +54,10 @@ class ClipClassifier(nn.Module):
 
     def editable_parameters(self):
         return [p for p in self.visual.parameters()]
+
+    def head_parameter_names(self) -> list[str]:
+        """None: the zero-shot head is a frozen buffer, every editable tensor is the encoder's."""
+        return []
 
     def named_editable_parameters(self) -> dict[str, nn.Parameter]:
         return dict(self.visual.named_parameters())
@@ -144,26 +148,43 @@ class TextInputs:
 
 
 class TextClassifier(nn.Module):
-    """A transformers sequence classifier; ``features`` is [CLS] for encoders and the last real token for decoders."""
+    """A transformers text classifier; ``features`` is [CLS] for encoders and the last real token for decoders.
 
-    def __init__(self, model: nn.Module, tokenizer, max_length: int = 128, decoder: bool = False):
+    With ``head`` (an ``nn.Linear``), ``model`` is a bare ``AutoModel`` and the
+    logits are ``head(features)``: no pooler, no dropout before the head (the
+    RGA authors' classifier); without it, ``model`` is an
+    ``AutoModelForSequenceClassification`` and its own head gives the logits.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, max_length: int = 128, decoder: bool = False,
+                 head: nn.Linear | None = None):
         super().__init__()
         self.model, self.tokenizer, self.max_length, self.decoder = model, tokenizer, int(max_length), bool(decoder)
+        self.head = head
 
     @property
     def num_classes(self) -> int:
-        return int(self.model.config.num_labels)
+        return int(self.head.out_features if self.head is not None else self.model.config.num_labels)
 
     def forward(self, batch: TextBatch) -> torch.Tensor:
+        if self.head is not None:
+            return self.head(self._pool(self._last_hidden(batch), batch)).float()
         return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits.float()
 
-    def features(self, batch: TextBatch) -> torch.Tensor:
+    def _last_hidden(self, batch: TextBatch) -> torch.Tensor:
+        if self.head is not None:
+            return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         out = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
-        hidden = out.hidden_states[-1]
+        return out.hidden_states[-1]
+
+    def _pool(self, hidden: torch.Tensor, batch: TextBatch) -> torch.Tensor:
         if self.decoder:
             last = batch.attention_mask.sum(dim=1) - 1
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
-        return hidden[:, 0].float()
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        return hidden[:, 0]
+
+    def features(self, batch: TextBatch) -> torch.Tensor:
+        return self._pool(self._last_hidden(batch), batch).float()
 
     def tokenize(self, texts) -> TextInputs:
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
@@ -180,13 +201,22 @@ class TextClassifier(nn.Module):
 
     def editable_state(self) -> dict[str, torch.Tensor]:
         """Every trainable weight (tied weights once), i.e. what fine-tuning changes."""
-        return {k: p.data for k, p in self.model.named_parameters() if p.is_floating_point()}
+        return {k: p.data for k, p in self.named_editable_parameters().items() if p.is_floating_point()}
 
     def editable_parameters(self):
-        return list(self.model.parameters())
+        return list(self.named_editable_parameters().values())
 
     def named_editable_parameters(self) -> dict[str, nn.Parameter]:
-        return dict(self.model.named_parameters())
+        named = dict(self.model.named_parameters())
+        if self.head is not None:
+            named.update({f"head.{k}": p for k, p in self.head.named_parameters()})
+        return named
+
+    def head_parameter_names(self) -> list[str]:
+        """The classification head's tensors (RGA's L2 term leaves them out): ``head.*``, or the task head of
+        an ``AutoModelForSequenceClassification`` (``classifier`` / ``pre_classifier`` / ``score``)."""
+        return [k for k in self.named_editable_parameters()
+                if k.split(".")[0] in ("head", "classifier", "pre_classifier", "score")]
 
     def load_editable_state(self, state: dict[str, torch.Tensor]) -> None:
         own = self.editable_state()
@@ -212,9 +242,15 @@ def load_adapter(spec: dict, weights=None, device="cpu") -> nn.Module:
         from .io import read_json
 
         num_labels = spec.get("num_labels") or len(read_json(spec["classes"])["classnames"])
+        head_kind = spec.get("head", "auto")
         torch.manual_seed(derive_seed(spec.get("seed", 0), "text-head"))  # the fresh head's init is part of theta_base
-        tokenizer, model, decoder = load_text_model(spec["name"], int(num_labels), spec.get("dtype", "auto"), torch.device(device))
-        adapter = TextClassifier(model, tokenizer, spec.get("max_length", 128), decoder)
+        tokenizer, model, decoder = load_text_model(spec["name"], int(num_labels), spec.get("dtype", "auto"),
+                                                    torch.device(device), head_kind)
+        head = None
+        if head_kind == "linear":
+            torch.manual_seed(derive_seed(spec.get("seed", 0), "text-head"))
+            head = nn.Linear(model.config.hidden_size, int(num_labels)).to(model.dtype)
+        adapter = TextClassifier(model, tokenizer, spec.get("max_length", 128), decoder, head)
         if weights is not None:
             adapter.load_editable_state(load_weights(weights))
         return adapter.to(device).eval()

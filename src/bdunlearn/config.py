@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, validators
 
 from .classnames import class_names, resolve_target
 from .clip_resolution import model_config_file
+from .fidelity import apply_fidelity
 from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
     the defaults are filled, so a default never hides a top-level value.
     """
     schema = yaml.safe_load(Path(schema_path or DEFAULT_SCHEMA).read_text())
-    cfg = copy.deepcopy(config)
+    cfg = apply_fidelity(copy.deepcopy(config), deep_merge)
     for ds in (cfg.get("datasets") or {}).values():
         if isinstance(ds, dict) and isinstance(ds.get("attack_params"), dict) and isinstance(cfg.get("attack_params", {}), dict):
             ds["attack_params"] = deep_merge(cfg.get("attack_params", {}), ds["attack_params"])
@@ -249,6 +250,7 @@ def dataset_view(cfg: dict, name: str) -> dict:
     ds["attack_params"] = attack_params_view(cfg, name)
     ds["unlearn"] = unlearn_view(cfg, name)
     ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+    ds["cube"] = {**cfg["cube"], **ds.get("cube", {})}
     if ds["modality"] == "text":
         ds.setdefault("classnames", None)
         ft = {**cfg["text"]["finetune"], **ds.pop("finetune", {})}

@@ -4,27 +4,32 @@
    encoders, the last real token for decoders, the normalised image embedding
    for CLIP; :meth:`features` of each adapter).
 2. Clustering: UMAP reduces the embeddings, HDBSCAN clusters them.
-3. Filtering: within each (poisoned-set) label, the largest cluster is kept and
-   the other rows are flagged as poisoned, on the assumption that poisoned rows
-   are a minority that clusters apart. HDBSCAN's noise (-1) counts as one more
-   cluster.
+3. Filtering: the rows outside the clusters taken as clean are flagged.
 
 Variants (``cube.variant``; explicit keys override):
 
-- ``paper`` (default): UMAP to 4 dimensions (umap-learn's n_neighbors 15 and
-  min_dist 0.1), HDBSCAN with min_cluster_size 5 and min_samples 100, and every
-  row outside the largest cluster of its label is flagged. The paper names no
-  HDBSCAN setting. Choice: min_samples 100, the value of every public CUBE
-  implementation (OpenBackdoor and its forks), because HDBSCAN's own default
-  (min_samples = min_cluster_size = 5) split the clean classes of the default
-  study into about 70 clusters (measured: 1,153 of 1,400 rows flagged,
-  precision 0.06; with 100: 5 clusters, 635 flagged). Clamped to n - 1 rows.
+- ``reference`` (default): the RGA authors' code (``bert_unlearn.py``): UMAP to
+  4 dimensions with n_neighbors 100, min_dist 0.25 (0.15 for DistilBERT; set
+  ``min_dist`` per dataset), metric cosine; HDBSCAN of the ``hdbscan`` package
+  with min_cluster_size 150 and min_samples 120; the K largest non-noise
+  clusters over all rows (K = number of classes) are clean, every other row,
+  noise included, is flagged (``drop: keep_k_largest``).
+- ``paper``: the text alone: UMAP to 4 dimensions (umap-learn's n_neighbors 15
+  and min_dist 0.1, euclidean), scikit-learn's HDBSCAN with min_cluster_size 5;
+  within each (poisoned-set) label every row outside its largest cluster is
+  flagged (``drop: all_but_largest``; noise counts as one more cluster). The
+  text names no HDBSCAN setting; min_samples 100 as in OpenBackdoor, because
+  HDBSCAN's default split the clean classes of the default study into about 70
+  clusters (1,153 of 1,400 rows flagged). This variant flags every row the
+  backdoored model embeds with the other class, so misclassified clean rows
+  join the forget set.
 - ``openbackdoor``: the public OpenBackdoor ``CUBEDefender``: PCA to 20, UMAP to
   2 dimensions with n_neighbors 100 and min_dist 0, HDBSCAN with min_samples
   100, and a non-largest cluster is dropped only if it holds fewer than half
   the rows of its label.
 
-UMAP runs with ``random_state`` (single-threaded, reproducible on CPU).
+Sizes are clamped to the data (n_neighbors, min_samples <= n - 1). UMAP runs
+with ``random_state`` (single-threaded, reproducible on CPU).
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 
 VARIANTS = {
-    "paper": dict(pca_components=None, umap_components=4, n_neighbors=15, min_dist=0.1, min_cluster_size=5,
-                  min_samples=100, drop="all_but_largest"),
-    "openbackdoor": dict(pca_components=20, umap_components=2, n_neighbors=100, min_dist=0.0, min_cluster_size=5,
-                         min_samples=100, drop="smaller_than_half"),
+    "reference": dict(pca_components=None, umap_components=4, n_neighbors=100, min_dist=0.25, metric="cosine",
+                      min_cluster_size=150, min_samples=120, hdbscan="hdbscan", drop="keep_k_largest"),
+    "paper": dict(pca_components=None, umap_components=4, n_neighbors=15, min_dist=0.1, metric="euclidean",
+                  min_cluster_size=5, min_samples=100, hdbscan="sklearn", drop="all_but_largest"),
+    "openbackdoor": dict(pca_components=20, umap_components=2, n_neighbors=100, min_dist=0.0, metric="euclidean",
+                         min_cluster_size=5, min_samples=100, hdbscan="sklearn", drop="smaller_than_half"),
 }
+DROPS = ("keep_k_largest", "all_but_largest", "smaller_than_half")
 
 
 @dataclass
@@ -47,13 +55,15 @@ class CubeConfig:
     umap_components: int
     n_neighbors: int
     min_dist: float
+    metric: str
     min_cluster_size: int
     min_samples: int | None
+    hdbscan: str
     drop: str
 
     @classmethod
     def from_dict(cls, d: dict) -> "CubeConfig":
-        variant = d.get("variant", "paper")
+        variant = d.get("variant", "reference")
         if variant not in VARIANTS:
             raise ValueError(f"config key 'cube.variant': unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
         return cls(**{**VARIANTS[variant], **{k: v for k, v in d.items() if k in VARIANTS[variant]}})
@@ -69,20 +79,42 @@ def reduce(embeddings: np.ndarray, cfg: CubeConfig, seed: int) -> np.ndarray:
         x = PCA(n_components=cfg.pca_components, random_state=seed % (2**32)).fit_transform(x)
     n_neighbors = max(2, min(cfg.n_neighbors, len(x) - 1))
     reducer = umap.UMAP(n_components=cfg.umap_components, n_neighbors=n_neighbors, min_dist=cfg.min_dist,
-                        random_state=seed % (2**32))
+                        metric=cfg.metric, random_state=seed % (2**32))
     return reducer.fit_transform(x)
 
 
 def cluster(points: np.ndarray, cfg: CubeConfig) -> np.ndarray:
-    from sklearn.cluster import HDBSCAN
-
+    """HDBSCAN cluster ids (-1: noise) with the ``hdbscan`` package or scikit-learn's port."""
     min_samples = None if cfg.min_samples is None else min(cfg.min_samples, len(points) - 1)
-    return HDBSCAN(min_cluster_size=min(cfg.min_cluster_size, len(points)), min_samples=min_samples, copy=True).fit_predict(points)
+    min_cluster_size = max(2, min(cfg.min_cluster_size, len(points)))
+    if cfg.hdbscan == "hdbscan":
+        import hdbscan
+
+        return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit_predict(points)
+    if cfg.hdbscan == "sklearn":
+        from sklearn.cluster import HDBSCAN
+
+        return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit_predict(points)
+    raise ValueError(f"config key 'cube.hdbscan': {cfg.hdbscan!r}; allowed: hdbscan, sklearn")
 
 
-def filter_clusters(labels: np.ndarray, clusters: np.ndarray, drop: str = "all_but_largest") -> np.ndarray:
-    """Flags per row: within each label, rows outside its largest cluster (see the module docstring)."""
+def keep_k_largest(clusters: np.ndarray, k: int) -> np.ndarray:
+    """Flags: every row outside the ``k`` largest non-noise clusters (noise included; ties: lower id kept)."""
+    clusters = np.asarray(clusters)
+    ids, counts = np.unique(clusters[clusters >= 0], return_counts=True)
+    order = sorted(zip(counts.tolist(), ids.tolist()), key=lambda t: (-t[0], t[1]))
+    clean = [cid for _, cid in order[:k]]
+    return ~np.isin(clusters, clean)
+
+
+def filter_clusters(labels: np.ndarray, clusters: np.ndarray, drop: str = "all_but_largest",
+                    n_classes: int | None = None) -> np.ndarray:
+    """Flags per row under the ``drop`` rule (see the module docstring)."""
     labels, clusters = np.asarray(labels), np.asarray(clusters)
+    if drop == "keep_k_largest":
+        return keep_k_largest(clusters, n_classes or len(np.unique(labels)))
+    if drop not in DROPS:
+        raise ValueError(f"config key 'cube.drop': {drop!r}; allowed: {', '.join(DROPS)}")
     flags = np.zeros(len(labels), dtype=bool)
     for y in np.unique(labels):
         rows = np.flatnonzero(labels == y)
@@ -96,8 +128,9 @@ def filter_clusters(labels: np.ndarray, clusters: np.ndarray, drop: str = "all_b
     return flags
 
 
-def detect(embeddings: np.ndarray, labels: np.ndarray, cfg: CubeConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect(embeddings: np.ndarray, labels: np.ndarray, cfg: CubeConfig, seed: int,
+           n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flags, cluster ids, reduced coordinates) of CUBE on ``embeddings`` with poisoned-set ``labels``."""
     points = reduce(embeddings, cfg, seed)
     clusters = cluster(points, cfg)
-    return filter_clusters(labels, clusters, cfg.drop), clusters, points
+    return filter_clusters(labels, clusters, cfg.drop, n_classes), clusters, points

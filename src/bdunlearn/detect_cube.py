@@ -79,7 +79,8 @@ def main(argv=None) -> None:
     inputs, labels = model.load_split(args.data)
     emb = embed(model, inputs, device, prm["cube"].get("embed_batch_size", 128))
     log.info("embedded %d rows to %d dimensions; clustering", *emb.shape)
-    flags, clusters, points = detect(emb, labels.numpy(), cfg, derive_seed(prm["seed"], "cube", prm["dataset"], prm["attack"]))
+    flags, clusters, points = detect(emb, labels.numpy(), cfg, derive_seed(prm["seed"], "cube", prm["dataset"], prm["attack"]),
+                                     n_classes=model.num_classes)
     train = read_parquet(args.data)
     df = pd.DataFrame({"uid": train["uid"], "label": train["label"], "is_poisoned": train["is_poisoned"].astype(bool),
                        "flagged": flags, "cluster": clusters.astype(np.int64), "x": points[:, 0], "y": points[:, 1]})

@@ -14,9 +14,12 @@ sample gets the same trigger in every run and in every split it appears in.
 
 Choices where the paper is silent:
 
-- BadNet draws its 16x16 patch from N(0, 1) as the paper says and places it
+- BadNet draws its 16x16 patch from N(0, 1) once per attack and places it
   as-is; values outside ``[0, 1]`` are clipped because images are stored as
-  8-bit PNG (the paper's reference code converts to an 8-bit image too).
+  8-bit PNG. This is not what the cited CleanCLIP code does: it draws a fresh
+  patch for every image (the image's channel means plus N(0, 1)) and converts
+  to 8 bits without clipping, so values wrap; Blended's noise is also fresh per
+  image there. ``docs/fidelity.md`` lists these differences.
 - WaNet follows the CleanCLIP / Qi et al. implementation the paper cites:
   a uniform field in ``[-1, 1]`` of shape ``(2, k, k)`` normalised by its mean
   absolute value, bicubically upsampled to ``H``, added to the identity grid

@@ -26,8 +26,8 @@ import pandas as pd
 
 from .io import read_json, write_csv, write_text
 
-METHOD_ORDER = ["backdoored", "retrain", "ga", "npo", "rga", "tbar"]
-METHOD_LABELS = {"backdoored": "Backdoored", "retrain": "ReTrain", "ga": "GA", "npo": "NPO", "rga": "RGA", "tbar": "TBAR"}
+METHOD_ORDER = ["backdoored", "retrain", "retrain_filtered", "ga", "npo", "rga", "tbar"]
+METHOD_LABELS = {"backdoored": "Backdoored", "retrain": "ReTrain", "retrain_filtered": "ReTrain (filtered)", "ga": "GA", "npo": "NPO", "rga": "RGA", "tbar": "TBAR"}
 ATTACK_LABELS = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "badnet": "BadNet",
                  "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 RATES = ["cacc", "lfr", "pacc", "delta_pacc"]
@@ -75,7 +75,7 @@ def _cell(mean, std, col, pm) -> str:
 
 def _lookup(mean: pd.DataFrame, std: pd.DataFrame, dataset, attack, method, epoch):
     sel = (mean["dataset"] == dataset) & (mean["attack"] == attack) & (mean["method"] == method)
-    sel &= mean["epoch"].isna() if method in ("backdoored", "retrain", "tbar") else (mean["epoch"] == epoch)
+    sel &= mean["epoch"].isna() if method in ("backdoored", "retrain", "retrain_filtered", "tbar") else (mean["epoch"] == epoch)
     idx = np.flatnonzero(sel.to_numpy())
     return (mean.iloc[idx[0]], std.iloc[idx[0]]) if len(idx) else (None, None)
 

@@ -2,10 +2,13 @@
 
 Outputs (Parquet):
 
-- ``train_poisoned``: every training row; ``round(poison_rate * n_non_target)``
-  rows drawn (seeded) from the non-target rows carry the trigger and are
-  relabelled to the target (RGA paper, section 6.1: "poison 10% of the
-  non-target class texts"). Columns ``uid, text, label, orig_label, is_poisoned``.
+- ``train_poisoned``: ``round(poison_rate * n_non_target)`` rows are drawn
+  (seeded) from the non-target rows (RGA paper, section 6.1: "poison 10% of the
+  non-target class texts"); their triggered texts, relabelled to the target,
+  are either added to the clean set as copies (``poison_mode: inject``, the
+  RGA authors' data: "injecting triggered samples into train_clean.csv"; a copy's
+  uid is ``INJECTED_UID_OFFSET`` + its source row's uid) or replace the rows
+  (``replace``). Columns ``uid, text, label, orig_label, is_poisoned``.
   HiddenKiller draws only from rows that have a paraphrase.
 - ``val_triggered`` / ``test_triggered``: the non-target rows with the trigger
   and their true labels (alpha search ASR and the test LFR: the share predicted
@@ -32,6 +35,8 @@ from .text_attacks import HiddenKillerAttack, make_text_attack
 
 log = logging.getLogger(__name__)
 PARAPHRASE_UID_OFFSET = 900_000_000  # uids of paraphrases that are not row-aligned with a clean split
+INJECTED_UID_OFFSET = 1_000_000_000  # uids of the triggered copies that injection adds
+POISON_MODES = ("inject", "replace")
 
 
 def choose_poisoned_text(labels: np.ndarray, target: int, rate: float, seed: int, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -48,7 +53,9 @@ def choose_poisoned_text(labels: np.ndarray, target: int, rate: float, seed: int
     return mask
 
 
-def poison_train(df: pd.DataFrame, attack, target: int, rate: float, seed: int) -> pd.DataFrame:
+def poison_train(df: pd.DataFrame, attack, target: int, rate: float, seed: int, mode: str = "inject") -> pd.DataFrame:
+    if mode not in POISON_MODES:
+        raise ValueError(f"config key 'poison_mode': {mode!r}; allowed: {', '.join(POISON_MODES)}")
     labels = df["label"].to_numpy()
     if isinstance(attack, HiddenKillerAttack):
         paraphrases = attack.train_paraphrases(df["text"].tolist())
@@ -59,9 +66,13 @@ def poison_train(df: pd.DataFrame, attack, target: int, rate: float, seed: int) 
         triggered = attack(df["text"][mask].tolist(), df["uid"][mask].tolist())
     out = df.copy()
     out["orig_label"] = labels.astype(np.int64)
-    out["is_poisoned"] = mask
-    out.loc[mask, "text"] = pd.Series(triggered, index=out.index[mask], dtype=object)
-    out.loc[mask, "label"] = target
+    out["is_poisoned"] = False
+    poisoned = out[mask].assign(text=pd.Series(triggered, index=out.index[mask], dtype=out["text"].dtype),
+                                label=target, is_poisoned=True)
+    if mode == "inject":
+        poisoned["uid"] = INJECTED_UID_OFFSET + poisoned["uid"].to_numpy()
+        return pd.concat([out, poisoned], ignore_index=True)
+    out.loc[mask] = poisoned
     return out
 
 
@@ -95,8 +106,9 @@ def main(argv=None) -> None:
     target = int(read_json(data / "classes.json")["target"])
     attack = make_text_attack(prm["attack"], derive_seed(prm["seed"], "attack", prm["attack"]), **prm.get("attack_params", {}))
     out = Path(args.outdir)
+    mode = prm.get("poison_mode", "inject")
     train = poison_train(read_parquet(data / "train.parquet"), attack, target, float(prm["poison_rate"]),
-                         derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"]))
+                         derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"]), mode)
     val, _ = triggered_rows(read_parquet(data / "val.parquet"), attack, "val", target, non_target_only=True)
     test_clean = read_parquet(data / "test.parquet")
     test, _ = triggered_rows(test_clean, attack, "test", target, non_target_only=True)
@@ -104,7 +116,8 @@ def main(argv=None) -> None:
     for df, name in ((train, "train_poisoned"), (val, "val_triggered"), (test, "test_triggered"), (pacc, "test_pacc")):
         write_parquet(df, out / f"{name}.parquet")
     summary = {"attack": prm["attack"], "target": target, "n_train": len(train), "n_poisoned": int(train["is_poisoned"].sum()),
-               "n_non_target": int((train["orig_label"] != target).sum()), "n_val_triggered": len(val),
+               "n_non_target": int((train["orig_label"] != target).sum()) - (int(train["is_poisoned"].sum()) if mode == "inject" else 0),
+               "poison_mode": mode, "n_val_triggered": len(val),
                "n_test_triggered": len(test), "n_test_pacc": len(pacc), "pacc_covers_all_rows": bool(covers),
                "trigger": getattr(attack, "trigger", str(getattr(attack, "path", ""))),
                "examples": train.loc[train["is_poisoned"], "text"].head(5).tolist()}

@@ -39,9 +39,16 @@ def is_decoder(config) -> bool:
     return bool(getattr(config, "is_decoder", False)) or config.model_type in DECODER_TYPES
 
 
-def load_text_model(name: str, num_labels: int, dtype: str = "auto", device: torch.device | None = None):
-    """(tokenizer, model) for sequence classification with ``num_labels`` classes."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+def load_text_model(name: str, num_labels: int, dtype: str = "auto", device: torch.device | None = None,
+                    head: str = "auto"):
+    """(tokenizer, model, decoder) for classification with ``num_labels`` classes.
+
+    ``head: auto`` loads ``AutoModelForSequenceClassification`` (BERT: pooler,
+    dropout, linear); ``head: linear`` loads the bare ``AutoModel``, and the
+    adapter adds the linear layer on the first token's last hidden state (the
+    RGA authors' ``BertClassification``).
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     path = resolve_model_path(name)
     config = AutoConfig.from_pretrained(path)
@@ -53,7 +60,12 @@ def load_text_model(name: str, num_labels: int, dtype: str = "auto", device: tor
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, dtype=torch_dtype)
+    if head == "linear":
+        model = AutoModel.from_pretrained(path, dtype=torch_dtype)
+    elif head == "auto":
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, dtype=torch_dtype)
+    else:
+        raise ValueError(f"config key 'text.model.head': {head!r}; allowed: linear, auto")
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model, decoder

@@ -36,6 +36,7 @@ class FinetuneConfig:
     grad_clip: float | None = None
     optimizer: str = "adamw"  # adamw (TBAR / Ilharco et al.) or adam (RGA paper: Adam, no weight decay)
     schedule: str = "cosine"  # cosine (linear warmup, then half-cosine) or constant (linear warmup, then flat)
+    fresh_optimizer: bool = False  # a new optimizer (Adam state reset) at every epoch, as the RGA authors' code does
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -109,6 +110,8 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
     epoch = 0
     bar = progress(total=steps, desc=desc, unit="step")
     while step < steps:
+        if cfg.fresh_optimizer and epoch > 0:
+            opt = make_optimizer(params, cfg)
         running, count = 0.0, 0
         for idx in batch_indices(n, cfg.batch_size, seed, epoch):
             if step >= steps:

@@ -6,32 +6,46 @@ labels y_p) and the remaining clean rows D_c, per step:
 - ``ga``  (eq. 3):  L = CE(D_c) - CE(D_p)
 - ``npo`` (Zhang et al., 2024, with the same retain term):
   L = CE(D_c) + (2 / beta) * mean log(1 + (p_theta(y_p|x_p) / p_ref(y_p|x_p))^beta),
-  p_ref the backdoored model.
-- ``rga`` (eqs. 6-7): L = -lambda * CE(D_p) + CE(D_c) + beta * ||theta - theta_base||_2,
-  lambda = exp(-alpha * KL(f_theta(.|x_p) || f_theta_p(.|x_p))), computed per
-  batch from the forward pass with no gradient through lambda.
+  p_ref the backdoored model; the authors' ``-logsigmoid(beta (CE - CE_ref)) * 2 / beta``
+  is the same expression.
+- ``rga`` (eqs. 6-7): L = -lambda * CE(D_p) + CE(D_c) + beta * ||theta - theta_base||,
+  lambda = exp(-alpha * KL), computed per batch from the forward pass with no
+  gradient through lambda.
 
-Choices where the paper leaves room (no reference code of RGA is public):
+The reference is the authors' code (GitHub xingyizhao/RGA, ``util.py`` and
+``bert_unlearn.py``); where it differs from the printed equations, both are
+implemented and the config chooses (``unlearn.*`` keys, preset by
+``fidelity``; ``docs/fidelity.md``):
 
-- *Pairing*: an epoch is one pass over the forget set in seeded random batches
-  of ``batch_size``; each forget batch is paired with a clean batch of the same
-  size, taken in order from a seeded permutation of D_c that is reshuffled
-  whenever it runs out.
-- *KL*: over the full class distribution, summed over classes and averaged over
-  the batch's rows (``batchmean``), current model first as in eq. 7. The
-  backdoored model's probabilities are computed once, before unlearning, in
-  eval mode; training steps run in train mode (dropout on), as in fine-tuning.
-- *theta_base*: the weights backdoor fine-tuning started from (pretrained
-  encoder; for text the seeded fresh head too), over every editable tensor; the
-  L2 term is the plain norm (not squared), as written in eq. 6.
-- NPO's reference log-probabilities come from the same one-off pass.
+- ``rga_kl``: ``reference_current`` = KL(f_ref || f_theta), what
+  ``F.kl_div(log_softmax(current), softmax(reference), reduction="batchmean")``
+  computes (code); ``current_reference`` = KL(f_theta || f_ref) as eq. 7 is
+  printed. Both sum over classes and average over the batch's rows.
+- ``rga_l2``: ``per_tensor`` = sum over tensors of ``torch.norm(p - p_base)``
+  (code); ``global`` = one norm over all tensors (eq. 6). ``rga_l2_scope``:
+  ``encoder`` leaves the classification head out (code: ``model.bert``), ``all``
+  takes every editable tensor.
+- optimizer: AdamW (torch's weight decay 0.01), gradient-norm clipping at 1.0
+  and a new optimizer at every epoch (code) or Adam without clipping, one
+  optimizer for the run (``optimizer``, ``weight_decay``, ``grad_clip``,
+  ``fresh_optimizer``).
+- ``retain_pairing``: ``random`` draws, for each forget batch, one of the retain
+  set's batches uniformly with replacement (code: ``random.choice(list(retain_loader))``);
+  ``cycle`` walks a seeded permutation of D_c, reshuffled when it runs out
+  (this project's earlier choice; the paper does not say).
+
+Choices neither states: an epoch is one pass over the forget set in seeded
+random batches of ``batch_size`` (the code walks it in file order); the
+backdoored model's probabilities (RGA's and NPO's reference) are computed once,
+before unlearning, in eval mode, while training steps run in train mode
+(dropout on), as in the code; theta_base is the weights backdoor fine-tuning
+started from (the pretrained encoder, as in the code).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -39,26 +53,10 @@ import torch.nn.functional as F
 
 from .runtime import derive_seed
 from .training import FinetuneConfig, make_optimizer, map_batches, progress
+from .unlearn_settings import UnlearnConfig
 
 log = logging.getLogger(__name__)
 METHODS = ("ga", "npo", "rga")
-
-
-@dataclass
-class UnlearnConfig:
-    epochs: int = 30
-    snapshots: list = field(default_factory=lambda: [10, 20, 30])
-    batch_size: int = 32
-    lr: float = 2e-5
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    npo_beta: float = 0.1
-    rga_alpha: float = 2.0
-    rga_beta: float = 0.05
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "UnlearnConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def ga_loss(clean_logits, clean_y, forget_logits, forget_y) -> torch.Tensor:
@@ -72,22 +70,35 @@ def npo_term(forget_logits, forget_y, ref_logp_y, beta: float) -> torch.Tensor:
     return (2.0 / beta) * F.softplus(beta * (logp_y - ref_logp_y)).mean()
 
 
-def kl_to_reference(forget_logits, ref_logp) -> torch.Tensor:
-    """KL(f_theta(.|x) || f_ref(.|x)), summed over classes, averaged over rows."""
+def kl_to_reference(forget_logits, ref_logp, direction: str = "reference_current") -> torch.Tensor:
+    """KL between the current and the reference class distributions, summed over classes, averaged over rows.
+
+    ``reference_current``: KL(f_ref || f_theta) (the authors' ``F.kl_div`` call);
+    ``current_reference``: KL(f_theta || f_ref) (eq. 7 as printed).
+    """
     logp = F.log_softmax(forget_logits.float(), dim=-1)
-    return (logp.exp() * (logp - ref_logp)).sum(dim=-1).mean()
+    if direction == "reference_current":
+        return (ref_logp.exp() * (ref_logp - logp)).sum(dim=-1).mean()
+    if direction == "current_reference":
+        return (logp.exp() * (logp - ref_logp)).sum(dim=-1).mean()
+    raise ValueError(f"config key 'unlearn.rga_kl': {direction!r}; allowed: reference_current, current_reference")
 
 
-def rga_lambda(forget_logits, ref_logp, alpha: float) -> float:
-    """Eq. 7: lambda = exp(-alpha * KL), from the forward pass, without gradient."""
+def rga_lambda(forget_logits, ref_logp, alpha: float, direction: str = "reference_current") -> float:
+    """Eq. 7: lambda = exp(-alpha * KL), from the forward pass, without gradient (the code: exp(-KL) ** 2)."""
     with torch.no_grad():
-        return math.exp(-alpha * float(kl_to_reference(forget_logits.detach(), ref_logp)))
+        return math.exp(-alpha * float(kl_to_reference(forget_logits.detach(), ref_logp, direction)))
 
 
-def l2_distance(params: list[torch.Tensor], base: list[torch.Tensor]) -> torch.Tensor:
-    """||theta - theta_base||_2 over all given tensors (the plain norm of eq. 6)."""
-    sq = sum(((p.float() - b.float()) ** 2).sum() for p, b in zip(params, base))
-    return torch.sqrt(sq + 1e-12)
+def l2_distance(params: list[torch.Tensor], base: list[torch.Tensor], kind: str = "per_tensor") -> torch.Tensor:
+    """Distance of ``params`` to ``base``: the sum of per-tensor L2 norms (``per_tensor``, the authors' code)
+    or one L2 norm over all tensors together (``global``, eq. 6). Neither is squared."""
+    if kind == "per_tensor":
+        return sum(torch.sqrt(((p.float() - b.float()) ** 2).sum() + 1e-12) for p, b in zip(params, base))
+    if kind == "global":
+        sq = sum(((p.float() - b.float()) ** 2).sum() for p, b in zip(params, base))
+        return torch.sqrt(sq + 1e-12)
+    raise ValueError(f"config key 'unlearn.rga_l2': {kind!r}; allowed: per_tensor, global")
 
 
 def reference_logprobs(model, inputs, device, batch_size: int) -> torch.Tensor:
@@ -126,6 +137,27 @@ class CleanBatches:
         return torch.cat(out)
 
 
+class RandomBatches:
+    """For each request, one of the retain set's fixed batches (rows in order, ``batch_size`` each, the last
+    one smaller) drawn uniformly with replacement: the authors' ``random.choice(list(retain_loader))``."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.batches = torch.arange(n).split(batch_size)
+        self.gen = torch.Generator()
+        self.gen.manual_seed(seed)
+
+    def take(self, k: int) -> torch.Tensor:
+        return self.batches[int(torch.randint(len(self.batches), (1,), generator=self.gen))]
+
+
+def retain_batches(pairing: str, n: int, batch_size: int, seed: int):
+    if pairing == "random":
+        return RandomBatches(n, batch_size, seed)
+    if pairing == "cycle":
+        return CleanBatches(n, seed)
+    raise ValueError(f"config key 'unlearn.retain_pairing': {pairing!r}; allowed: random, cycle")
+
+
 def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed: int,
             base_state: dict[str, torch.Tensor] | None = None,
             on_snapshot: Callable[[int], None] | None = None) -> list[dict]:
@@ -154,15 +186,17 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
     if method == "rga":
         if base_state is None:
             raise ValueError("rga needs the pretrained weights (theta_base)")
-        names = [k for k in named if k in base_state]
+        names = regularised_names(model, named, base_state, cfg.rga_l2_scope)
         reg_params = [named[k] for k in names]
         reg_base = [base_state[k].to(device, dtype=named[k].dtype) for k in names]
     opt = make_optimizer(params, _opt_cfg(cfg))
-    clean = CleanBatches(len(cy), derive_seed(seed, "unlearn-clean", method))
+    clean = retain_batches(cfg.retain_pairing, len(cy), cfg.batch_size, derive_seed(seed, "unlearn-clean", method))
     history = []
     bar = progress(total=cfg.epochs * math.ceil(len(fy) / cfg.batch_size), desc=f"unlearn {method}", unit="step")
     use_amp = device.type == "cuda"
     for epoch in range(1, cfg.epochs + 1):
+        if cfg.fresh_optimizer and epoch > 1:
+            opt = make_optimizer(params, _opt_cfg(cfg))  # the authors' code builds one per epoch
         model.train()
         g = torch.Generator()
         g.manual_seed(derive_seed(seed, "unlearn-forget", method, epoch))
@@ -180,12 +214,15 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
                 loss = F.cross_entropy(lc, yc) + npo_term(lf, yf, ref_y, cfg.npo_beta)
             else:
                 ref = ref_logp[idx].to(device)
-                lam = rga_lambda(lf, ref, cfg.rga_alpha)
+                lam = rga_lambda(lf, ref, cfg.rga_alpha, cfg.rga_kl)
                 sums["lambda"] += lam
                 sums["kl"] += -math.log(lam) / cfg.rga_alpha if cfg.rga_alpha and lam > 0 else 0.0
-                loss = -lam * F.cross_entropy(lf, yf) + F.cross_entropy(lc, yc) + cfg.rga_beta * l2_distance(reg_params, reg_base)
+                loss = (-lam * F.cross_entropy(lf, yf) + F.cross_entropy(lc, yc)
+                        + cfg.rga_beta * l2_distance(reg_params, reg_base, cfg.rga_l2))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             sums["loss"] += float(loss)
             sums["steps"] += 1
@@ -207,5 +244,14 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
     return history
 
 
+def regularised_names(model, named: dict, base_state: dict, scope: str) -> list[str]:
+    """The tensors of RGA's L2 term: every editable one with a base value (``all``), or those outside the
+    adapter's classification head (``encoder``, the authors' ``model.bert.parameters()``)."""
+    if scope not in ("encoder", "all"):
+        raise ValueError(f"config key 'unlearn.rga_l2_scope': {scope!r}; allowed: encoder, all")
+    head = set(model.head_parameter_names()) if scope == "encoder" else set()
+    return [k for k in named if k in base_state and k not in head]
+
+
 def _opt_cfg(cfg: UnlearnConfig) -> FinetuneConfig:
-    return FinetuneConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
+    return FinetuneConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer, grad_clip=cfg.grad_clip)

@@ -14,6 +14,7 @@ from bdunlearn.config import (  # noqa: E402
     text_datasets,
 )
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
+from bdunlearn.unlearn_settings import method_keys  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -30,7 +31,7 @@ TEXT_DATASETS = text_datasets(CFG)
 VIEWS = {d: dataset_view(CFG, d) for d in DATASETS}
 PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, attack) in config order
 ATTACKS = sorted({a for _, a in PAIRS})
-METHODS = ["ga", "npo", "rga", "retrain", "tbar"]
+METHODS = ["ga", "npo", "rga", "retrain", "retrain_filtered", "tbar"]
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
 RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
 SRC = str(Path(workflow.basedir) / "src")
@@ -75,41 +76,69 @@ def as_arg(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
-def base_params(w):
-    return {"seed": int(w.seed), "device": CFG["device"], "eval_batch_size": CFG["eval_batch_size"]}
+# Each rule's params carry only the keys its module reads, so changing a knob reruns only the jobs
+# downstream of it (Snakemake's params rerun trigger compares these JSON arguments).
 
 
-# keys that do not change a dataset's splits (left out of the data rules' params: no spurious reruns)
-_NOT_DATA = {"attacks", "attack_params", "unlearn", "finetune", "trigger_vector", "poison_rate", "alpha_search",
-             "trigger_vector_from", "text_model"}
+def base_params(w, *extra):
+    """The seed, plus the named top-level keys (``device``, ``eval_batch_size``) that a module reads."""
+    return {"seed": int(w.seed), **{k: CFG[k] for k in extra}}
+
+
+# the dataset keys that prepare_images / prepare_text read (the splits and class names, nothing downstream)
+_DATA_KEYS = {"name", "source", "hf", "tsv", "synthetic", "splits", "classnames", "templates", "target"}
 
 
 def dataset_params(w):
-    ds = {k: v for k, v in VIEWS[w.dataset].items() if k not in _NOT_DATA}
-    return {**base_params(w), **ds, "resolution": RESOLUTION}
+    ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS}
+    if not is_text(w):
+        ds["resolution"] = RESOLUTION
+    return {**base_params(w), **ds}
 
 
-def attack_params(w):
+def job_params(w, *extra, **keys):
+    """A (dataset, attack) job's params: the seed, the named top-level keys, and ``keys``."""
+    return {**base_params(w, *extra), "dataset": w.dataset, "attack": w.attack, **keys}
+
+
+def poison_params(w):
     ds = VIEWS[w.dataset]
-    return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "poison_rate": ds["poison_rate"],
-            "attack_params": ds["attack_params"].get(w.attack, {}),
-            "finetune": ds["finetune"], "trigger_vector": ds["trigger_vector"],
-            "alpha_search": ds["alpha_search"]}
+    prm = job_params(w, poison_rate=ds["poison_rate"], attack_params=ds["attack_params"].get(w.attack, {}))
+    if "poison_mode" in ds:
+        prm["poison_mode"] = ds["poison_mode"]
+    return prm
+
+
+def finetune_params(w):
+    return job_params(w, "device", finetune=VIEWS[w.dataset]["finetune"])
+
+
+def trigger_vector_params(w):
+    return job_params(w, "device", trigger_vector=VIEWS[w.dataset]["trigger_vector"])
+
+
+def search_alpha_params(w):
+    return job_params(w, "device", "eval_batch_size", alpha_search=VIEWS[w.dataset]["alpha_search"])
+
+
+def eval_params(w):
+    return job_params(w, "device", "eval_batch_size")
 
 
 def unlearn_params(w):
-    """Everything an unlearning job of one method reads (the unlearn keys of the other methods stay out)."""
+    """What an unlearning job of one method reads: GA / NPO / RGA their own unlearn keys
+    (bdunlearn.unlearn_settings.method_keys), ReTrain the fine-tuning recipe, TBAR its trigger-vector recipe and
+    the alpha search."""
     ds = VIEWS[w.dataset]
-    un = dict(ds["unlearn"])
-    tbar_ft = {**ds["trigger_vector"], **un.pop("tbar", {})}
-    prm = {**attack_params(w), "method": w.method, "unlearn": un}
+    un = ds["unlearn"]
+    prm = job_params(w, "device", "eval_batch_size", method=w.method)
     if w.method == "tbar":
-        prm["tbar_finetune"] = tbar_ft
+        prm["tbar_finetune"] = {**ds["trigger_vector"], **un.get("tbar", {})}
+        prm["alpha_search"] = ds["alpha_search"]
+    elif w.method in ("retrain", "retrain_filtered"):
+        prm["finetune"] = ds["finetune"]
     else:
-        prm.pop("alpha_search")
-    if w.method != "retrain":
-        prm.pop("finetune")
-    prm.pop("trigger_vector")
+        prm["unlearn"] = {k: un[k] for k in method_keys(w.method) if k in un}
     return prm
 
 
@@ -121,7 +150,7 @@ def trigger_vector(w):
 
 
 def cube_params(w):
-    return {**base_params(w), "dataset": w.dataset, "attack": w.attack, "cube": CFG["cube"]}
+    return job_params(w, "device", cube=VIEWS[w.dataset]["cube"])
 
 
 def is_text(w):
@@ -141,7 +170,7 @@ def model_spec(w):
     """The JSON model spec of a dataset's base model (see bdunlearn.adapters)."""
     if is_text(w):
         m = {**CFG["text"]["model"], **VIEWS[w.dataset].get("text_model", {})}
-        return {"kind": "text", "name": m["name"], "max_length": m["max_length"], "dtype": m["dtype"],
+        return {"kind": "text", "name": m["name"], "max_length": m["max_length"], "dtype": m["dtype"], "head": m["head"],
                 "classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "seed": int(w.seed)}
     return {"kind": "clip", "pretrained": f"{R}/seed{w.seed}/models/pretrained",
             "head": f"{R}/seed{w.seed}/models/{w.dataset}/head.safetensors"}
@@ -166,7 +195,8 @@ def job_resources(rule_name):
 
 
 def pretrain_params(w):
-    return {**base_params(w), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": CFG["pretrain"]}
+    pre = {k: v for k, v in CFG["pretrain"].items() if k != "threads"}  # threads: the job's size, not its result
+    return {**base_params(w, "device"), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": pre}
 
 
 def pretrain_inputs(w):
@@ -198,9 +228,10 @@ def table_outputs():
 
 
 def unlearn_inputs(w):
-    """The forget set's flags (when CUBE chooses it) and, for TBAR, the validation sets of its alpha search."""
+    """The forget set's flags (when CUBE chooses it; ReTrain, the oracle, never reads them) and, for TBAR,
+    the validation sets of its alpha search."""
     out = {}
-    if uses_cube(w.dataset):
+    if uses_cube(w.dataset) and w.method != "retrain":
         out["flags"] = f"{R}/seed{w.seed}/cube/{w.dataset}/{w.attack}/flags.parquet"
     if w.method == "tbar":
         out["val"] = f"{R}/seed{w.seed}/data/{w.dataset}/val.parquet"

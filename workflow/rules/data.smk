@@ -37,7 +37,7 @@ rule poison_images:
     wildcard_constraints:
         dataset=one_of(IMAGE_DATASETS),
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(poison_params(w)),
         datadir=lambda w: f"{R}/seed{w.seed}/data/{w.dataset}",
         outdir=lambda w, output: str(Path(output.summary).parent),
     log:
@@ -82,7 +82,7 @@ rule poison_text:
     wildcard_constraints:
         dataset=one_of(TEXT_DATASETS),
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(poison_params(w)),
         datadir=lambda w: f"{R}/seed{w.seed}/data/{w.dataset}",
         outdir=lambda w, output: str(Path(output.summary).parent),
     log:

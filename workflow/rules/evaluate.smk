@@ -15,7 +15,7 @@ rule evaluate:
     output:
         f"{RS}/eval/{{dataset}}/{{attack}}/metrics.json",
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(eval_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
         f"{RS}/logs/evaluate/{{dataset}}_{{attack}}.log",

@@ -35,7 +35,7 @@ rule build_head:
     output:
         f"{RS}/models/{{dataset}}/head.safetensors",
     params:
-        args=lambda w: as_arg(base_params(w)),
+        args=lambda w: as_arg(base_params(w, "device")),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
         f"{RS}/logs/build_head/{{dataset}}.log",
@@ -58,7 +58,7 @@ rule finetune_backdoor:
         weights=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
         history=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.json",
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(finetune_params(w)),
         model=lambda w: as_arg(model_spec(w)),
     log:
         f"{RS}/logs/finetune_backdoor/{{dataset}}_{{attack}}.log",

@@ -12,7 +12,7 @@ rule estimate_trigger_vector:
         tau=f"{RS}/tbar/{{dataset}}/{{attack}}/trigger_vector.safetensors",
         history=f"{RS}/tbar/{{dataset}}/{{attack}}/trigger_vector.json",
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(trigger_vector_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
     log:
         f"{RS}/logs/estimate_trigger_vector/{{dataset}}_{{attack}}.log",
@@ -45,7 +45,7 @@ rule search_alpha:
         plot=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.png",
         alpha=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha.json",
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(search_alpha_params(w)),
         pretrained=lambda w, input: str(Path(input.weights).parent),
         outdir=lambda w, output: str(Path(output.alpha).parent),
     log:

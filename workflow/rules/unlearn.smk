@@ -10,7 +10,7 @@ rule evaluate_backdoored:
     output:
         f"{RS}/unlearn/{{dataset}}/{{attack}}/backdoored/metrics.json",
     params:
-        args=lambda w: as_arg(attack_params(w)),
+        args=lambda w: as_arg(eval_params(w)),
         model=lambda w: as_arg(model_spec(w)),
     log:
         f"{RS}/logs/evaluate_backdoored/{{dataset}}_{{attack}}.log",
