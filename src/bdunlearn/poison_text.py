@@ -107,7 +107,8 @@ def main(argv=None) -> None:
     attack = make_text_attack(prm["attack"], derive_seed(prm["seed"], "attack", prm["attack"]), **prm.get("attack_params", {}))
     out = Path(args.outdir)
     mode = prm.get("poison_mode", "inject")
-    train = poison_train(read_parquet(data / "train.parquet"), attack, target, float(prm["poison_rate"]),
+    clean_train = read_parquet(data / "train.parquet")
+    train = poison_train(clean_train, attack, target, float(prm["poison_rate"]),
                          derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"]), mode)
     val, _ = triggered_rows(read_parquet(data / "val.parquet"), attack, "val", target, non_target_only=True)
     test_clean = read_parquet(data / "test.parquet")
@@ -116,7 +117,7 @@ def main(argv=None) -> None:
     for df, name in ((train, "train_poisoned"), (val, "val_triggered"), (test, "test_triggered"), (pacc, "test_pacc")):
         write_parquet(df, out / f"{name}.parquet")
     summary = {"attack": prm["attack"], "target": target, "n_train": len(train), "n_poisoned": int(train["is_poisoned"].sum()),
-               "n_non_target": int((train["orig_label"] != target).sum()) - (int(train["is_poisoned"].sum()) if mode == "inject" else 0),
+               "n_non_target": int((clean_train["label"] != target).sum()),
                "poison_mode": mode, "n_val_triggered": len(val),
                "n_test_triggered": len(test), "n_test_pacc": len(pacc), "pacc_covers_all_rows": bool(covers),
                "trigger": getattr(attack, "trigger", str(getattr(attack, "path", ""))),

@@ -88,17 +88,19 @@ def main(argv=None) -> None:
     spec = model_spec(args)
     target = int(read_json(args.classes)["target"])
     train = read_parquet(args.data)
-    mask = forget_mask(train, args.flags)
+    # the oracle ReTrain leaves out the truly poisoned rows, whatever a detector found (it gets no flags)
+    flags = None if method == "retrain" else args.flags
+    mask = forget_mask(train, flags)
     out = Path(args.outdir)
     retrains = method in ("retrain", "retrain_filtered")
     base = load_adapter(spec, None, device) if method == "rga" or retrains else None
     model = base if retrains else load_adapter(spec, args.backdoored, device)
-    forget = model.encode_frame(train[mask.to_numpy()])
+    forget = None if retrains else model.encode_frame(train[mask.to_numpy()])
     retain = model.encode_frame(train[~mask.to_numpy()])
     sets = load_eval_sets(model, args)
     bs = prm["eval_batch_size"]
     report = {"dataset": prm["dataset"], "attack": prm["attack"], "method": method, "seed": prm["seed"],
-              "forget_set": "cube" if args.flags else "truth", "n_forget": int(mask.sum()), "n_retain": int((~mask).sum()),
+              "forget_set": "cube" if flags else "truth", "n_forget": int(mask.sum()), "n_retain": int((~mask).sum()),
               "n_forget_truly_poisoned": int((mask & train["is_poisoned"].astype(bool)).sum()), "snapshots": []}
     t0 = time.perf_counter()
 
@@ -109,13 +111,7 @@ def main(argv=None) -> None:
         if prm.get("unlearn", {}).get("save_snapshot_weights") and epoch is not None:
             save_weights(model.editable_state(), out / f"epoch{epoch}.safetensors", metadata={"method": method})
 
-    if method == "retrain":
-        clean = model.encode_frame(train[~train["is_poisoned"].astype(bool).to_numpy()])
-        report.update(forget_set="none (oracle)", n_forget=0, n_retain=len(clean[1]), n_forget_truly_poisoned=0)
-        fit = finetune_adapter(model, prm, *clean, device, tag="retrain")
-        snapshot(None)
-        write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
-    elif report["n_forget"] == 0 and not retrains:
+    if report["n_forget"] == 0 and not retrains:
         # nothing was flagged: every method but ReTrain leaves the backdoored model as it is
         log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method)
         report["empty_forget_set"] = True
@@ -129,7 +125,7 @@ def main(argv=None) -> None:
         history = unlearn(model, method, forget, retain, cfg, device, derive_seed(prm["seed"], prm["dataset"], prm["attack"]),
                           base_state=base_state, on_snapshot=snapshot)
         write_csv(pd.DataFrame(history), out / "history.csv")
-    elif method == "retrain_filtered":
+    elif retrains:
         fit = finetune_adapter(model, prm, *retain, device, tag="retrain")
         snapshot(None)
         write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
