@@ -48,7 +48,7 @@ def write_config(args) -> None:
         "datasets": {"sst2": {
             "modality": "text", "source": "tsv", "tsv": {"path": str(shared / "clean" / "sst-2")},
             "classnames": ["negative", "positive"], "target": "positive", "poison_rate": 0.1,
-            "attacks": ["badnets", "addsent", "hiddenkiller"],
+            "attacks": args.attacks,
             "attack_params": {"hiddenkiller": {"path": str(shared / "scpn" / "20" / "sst-2")}},
         }},
         "text": {"model": {"name": args.model, "max_length": 128}},
@@ -72,7 +72,7 @@ def forget_set(res: Path) -> str:
 
 def report(args) -> tuple[str, str]:
     res = Path(args.results)
-    title = f"{SECTION} (forget set: {forget_set(res)})"
+    title = f"{SECTION} (forget set: {forget_set(res)}{', ' + args.label if args.label else ''})"
     lines = [title, f"Commands: `python bench/bench_text_sst2.py config --out bench-sst2.yaml`, then "
              f"`{args.run_command}`, then `python bench/bench_text_sst2.py report --results {args.results} --out docs/benchmarks.md`  ",
              f"Machine: {args.machine}; date {dt.date.today().isoformat()}  "]
@@ -133,12 +133,15 @@ def main(argv=None) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--threads", type=int, default=4)
     c.add_argument("--forget-set", default="cube", choices=["cube", "truth"])
+    c.add_argument("--attacks", nargs="+", default=["badnets", "addsent", "hiddenkiller"],
+                   choices=["badnets", "addsent", "hiddenkiller"])
     r = sub.add_parser("report")
     r.add_argument("--results", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--machine", default="this machine")
     r.add_argument("--run-command", default="snakemake --cores 4 --resources gpu=1 --configfile bench-sst2.yaml")
     r.add_argument("--note", default="")
+    r.add_argument("--label", default="", help="added to the section title (a run with another setup gets its own section)")
     args = p.parse_args(argv)
     if args.cmd == "config":
         write_config(args)

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from bdunlearn.image_attacks import SIG, BadNet, Blended, WaNet, make_attack, scaled_length, to_float, to_uint8
+from bdunlearn.image_attacks import (SIG, BadNet, Blended, WaNet, _generator, make_attack, scaled_length, to_float, to_uint8,
+                                     wrap_uint8)
 
 
 def batch(n=4, res=32, seed=0):
@@ -111,3 +112,45 @@ def test_wrong_shape_is_rejected():
 def test_uint8_roundtrip():
     u = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     assert torch.equal(to_uint8(to_float(u)), u)
+
+
+def test_wrap_uint8_matches_cleanclips_unclipped_conversion():
+    x = torch.tensor([1.2, -0.5, 0.5, 1.0, 0.0])
+    # (x * 255).to(uint8) on the values CleanCLIP produces: 306 -> 50, -127 -> 129
+    assert (wrap_uint8(x) * 255).round().tolist() == [50.0, 129.0, 127.0, 255.0, 0.0]
+
+
+def test_cleanclip_badnet_draws_a_fresh_wrapped_patch_around_each_images_mean():
+    attack = BadNet(resolution=32, seed=3, patch_size=56, style="cleanclip")  # 8 px at 32 px
+    x = torch.stack([torch.full((3, 32, 32), 0.2), torch.full((3, 32, 32), 0.7)])
+    out = attack(x, [10, 11])
+    patches = []
+    for i, uid in enumerate([10, 11]):
+        r, c = attack.position(uid)
+        patch = out[i, :, r : r + 8, c : c + 8]
+        noise = torch.randn((3, 8, 8), generator=_generator("badnet-patch", 3, uid))
+        torch.testing.assert_close(patch, wrap_uint8(x[i].mean(dim=(1, 2))[:, None, None] + noise))
+        mask = torch.ones(32, 32, dtype=torch.bool)
+        mask[r : r + 8, c : c + 8] = False
+        assert torch.equal(out[i][:, mask], x[i][:, mask])  # nothing else changes
+        patches.append(patch)
+    assert not torch.equal(patches[0], patches[1])  # fresh per image
+    assert torch.equal(attack(x, [10, 11]), out)  # seeded by (seed, uid)
+    # wrapping, not clipping: N(0, 1) around 0.2 leaves [0, 1] for many pixels, which land far from 0 and 1
+    raw = 0.2 + torch.randn((3, 8, 8), generator=_generator("badnet-patch", 3, 10))
+    outside = (raw < 0) | (raw > 1)
+    assert outside.sum() > 20 and (patches[0][outside] - raw.clamp(0, 1)[outside]).abs().max() > 0.3
+    with pytest.raises(ValueError, match="attack_params.badnet.style"):
+        BadNet(resolution=32, style="random")
+
+
+def test_cleanclip_blended_draws_fresh_noise_per_image():
+    attack = Blended(resolution=16, seed=1, ratio=0.2, style="cleanclip")
+    x = torch.full((2, 3, 16, 16), 0.5)
+    out = attack(x, [4, 5])
+    for i, uid in enumerate([4, 5]):
+        noise = torch.rand((3, 16, 16), generator=_generator("blended-noise", 1, uid))
+        torch.testing.assert_close(out[i], 0.8 * x[i] + 0.2 * noise)
+    assert not torch.equal(out[0], out[1])
+    with pytest.raises(ValueError, match="uids"):
+        attack(x)

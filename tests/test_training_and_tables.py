@@ -85,3 +85,24 @@ def test_seeds_are_averaged_with_std_and_retention_from_means():
     md = to_markdown(df, std)
     assert "85.78 ± 1.00" in md and "88.82 ± 0.00" in md
     assert r"85.78 $\pm$ 1.00" in to_latex(df, std)
+
+
+def test_random_resized_crop_boxes_follow_torchvisions_rule_and_the_batch_keeps_its_shape():
+    from bdunlearn.augment import augment, crop_box, random_resized_crop
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        t, left, h, w = crop_box(32, 32, (0.9, 1.0), (3 / 4, 4 / 3), gen)
+        assert 0 <= t and t + h <= 32 and 0 <= left and left + w <= 32
+        assert 0.85 <= h * w / 1024 <= 1.0  # scale 0.9-1.0 of the area, up to rounding
+    # the whole image (scale 1, ratio 1) is the identity; a crop is a resized part of the image
+    x = (torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    same = random_resized_crop(x, torch.Generator().manual_seed(2), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.equal(same, x.float() / 255)
+    out = augment(x, "random_resized_crop", torch.Generator().manual_seed(2))
+    assert out.shape == (3, 3, 16, 16) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
+    again = augment(x, "random_resized_crop", torch.Generator().manual_seed(2))
+    assert torch.equal(out, again) and not torch.equal(out, x.float() / 255)
+    assert augment(x, "none", gen) is x
+    with pytest.raises(ValueError, match="finetune.augment"):
+        augment(x, "flip", gen)

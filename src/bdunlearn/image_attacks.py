@@ -14,12 +14,15 @@ sample gets the same trigger in every run and in every split it appears in.
 
 Choices where the paper is silent:
 
-- BadNet draws its 16x16 patch from N(0, 1) once per attack and places it
-  as-is; values outside ``[0, 1]`` are clipped because images are stored as
-  8-bit PNG. This is not what the cited CleanCLIP code does: it draws a fresh
-  patch for every image (the image's channel means plus N(0, 1)) and converts
-  to 8 bits without clipping, so values wrap; Blended's noise is also fresh per
-  image there. ``docs/fidelity.md`` lists these differences.
+- BadNet and Blended have two styles (``attack_params.<attack>.style``):
+  ``fixed`` (the embedded default) draws one N(0, 1) patch / one U[0, 1) noise
+  image per attack, and clips BadNet's patch to ``[0, 1]``; ``cleanclip``
+  follows the CleanCLIP code the paper cites (``backdoor/utils.py``): a fresh
+  patch for every image, the image's per-channel mean plus N(0, 1), converted
+  to 8 bits without clipping so that values wrap modulo 256 (1.2 -> 50,
+  -0.5 -> 129), and fresh Blended noise for every image. CleanCLIP does not
+  seed its draws; here they come from ``(seed, uid)``, so a sample carries the
+  same trigger in every run. ``docs/fidelity.md`` lists these differences.
 - WaNet follows the CleanCLIP / Qi et al. implementation the paper cites:
   a uniform field in ``[-1, 1]`` of shape ``(2, k, k)`` normalised by its mean
   absolute value, bicubically upsampled to ``H``, added to the identity grid
@@ -57,19 +60,43 @@ def _check_batch(x: torch.Tensor, resolution: int) -> None:
         raise ValueError(f"expected a float batch (N, 3, {resolution}, {resolution}), got {tuple(x.shape)}")
 
 
+STYLES = ("fixed", "cleanclip")
+
+
+def _check_style(attack: str, style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"config key 'attack_params.{attack}.style': {style!r}; allowed: {', '.join(STYLES)}")
+
+
+def wrap_uint8(x: torch.Tensor) -> torch.Tensor:
+    """What ``(x * 255).to(uint8)`` does to out-of-range values in CleanCLIP's conversion: truncate, then wrap
+    modulo 256; returned on the [0, 1] scale (multiples of 1/255, so a later 8-bit conversion is exact)."""
+    return torch.remainder(torch.trunc(x * 255.0), 256.0) / 255.0
+
+
 @dataclass
 class BadNet:
-    """A fixed N(0, 1) noise patch pasted at a per-sample random position."""
+    """An N(0, 1) noise patch pasted at a per-sample random position: one fixed, clipped patch (``fixed``) or a
+    fresh patch per image around the image's channel means, wrapped to 8 bits (``cleanclip``)."""
 
     resolution: int
     seed: int = 0
     patch_size: float = 16  # at 224 px
+    style: str = "fixed"
 
     def __post_init__(self):
+        _check_style("badnet", self.style)
         self.side = scaled_length(self.patch_size, self.resolution)
         if self.side > self.resolution:
             raise ValueError(f"BadNet patch side {self.side} exceeds the image side {self.resolution}")
         self.patch = torch.randn((3, self.side, self.side), generator=_generator("badnet-patch", self.seed))
+
+    def patch_for(self, image: torch.Tensor, uid: int) -> torch.Tensor:
+        """The patch of one image: the fixed one, or (cleanclip) its channel means plus fresh N(0, 1) noise."""
+        if self.style == "fixed":
+            return self.patch
+        noise = torch.randn((3, self.side, self.side), generator=_generator("badnet-patch", self.seed, int(uid)))
+        return wrap_uint8(image.mean(dim=(1, 2))[:, None, None] + noise)
 
     def position(self, uid: int) -> tuple[int, int]:
         """Top-left corner (row, column) of the patch for sample ``uid``; the patch lies inside the image."""
@@ -83,25 +110,35 @@ class BadNet:
         out = x.clone()
         for i, uid in enumerate(uids):
             r, c = self.position(uid)
-            out[i, :, r : r + self.side, c : c + self.side] = self.patch
+            out[i, :, r : r + self.side, c : c + self.side] = self.patch_for(x[i], uid)
         return out.clamp_(0.0, 1.0)
 
 
 @dataclass
 class Blended:
-    """x' = (1 - ratio) x + ratio N with a fixed N ~ U[0, 1) image (paper: ratio 0.2)."""
+    """x' = (1 - ratio) x + ratio N, N ~ U[0, 1): one fixed noise image (``fixed``) or a fresh one per image
+    (``cleanclip``; paper: ratio 0.2)."""
 
     resolution: int
     seed: int = 0
     ratio: float = 0.2
+    style: str = "fixed"
 
     def __post_init__(self):
+        _check_style("blended", self.style)
         g = _generator("blended-noise", self.seed)
         self.noise = torch.rand((3, self.resolution, self.resolution), generator=g)
 
     def __call__(self, x: torch.Tensor, uids=None) -> torch.Tensor:
         _check_batch(x, self.resolution)
-        return ((1.0 - self.ratio) * x + self.ratio * self.noise).clamp_(0.0, 1.0)
+        if self.style == "fixed":
+            noise = self.noise
+        elif uids is None:
+            raise ValueError("Blended with style 'cleanclip' draws noise per sample: pass the samples' uids")
+        else:
+            size = (3, self.resolution, self.resolution)
+            noise = torch.stack([torch.rand(size, generator=_generator("blended-noise", self.seed, int(u))) for u in uids])
+        return ((1.0 - self.ratio) * x + self.ratio * noise).clamp_(0.0, 1.0)
 
 
 @dataclass

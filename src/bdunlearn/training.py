@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .augment import augment
 from .runtime import derive_seed
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class FinetuneConfig:
     optimizer: str = "adamw"  # adamw (TBAR / Ilharco et al.) or adam (RGA paper: Adam, no weight decay)
     schedule: str = "cosine"  # cosine (linear warmup, then half-cosine) or constant (linear warmup, then flat)
     fresh_optimizer: bool = False  # a new optimizer (Adam state reset) at every epoch, as the RGA authors' code does
+    augment: str = "none"  # none, or random_resized_crop (images: open_clip's training transform, bdunlearn.augment)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -109,6 +111,8 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
     step = 0
     epoch = 0
     bar = progress(total=steps, desc=desc, unit="step")
+    aug_gen = torch.Generator()
+    aug_gen.manual_seed(derive_seed(seed, "augment"))
     while step < steps:
         if cfg.fresh_optimizer and epoch > 0:
             opt = make_optimizer(params, cfg)
@@ -119,7 +123,7 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
             lr = lr_at(step, cfg, steps)
             for group in opt.param_groups:
                 group["lr"] = lr
-            x = inputs[idx].to(device, non_blocking=True)
+            x = augment(inputs[idx], cfg.augment, aug_gen).to(device, non_blocking=True)
             y = labels[idx].to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = F.cross_entropy(model(x).float(), y)
