@@ -94,6 +94,8 @@ def test_digits_split_sizes_must_fit_the_pool():
 def test_pretrain_dataset_must_exist_and_dataset_view_merges_overrides():
     cfg = default_config()
     cfg["pretrain"]["dataset"] = "cifar"
+    check(copy.deepcopy(cfg))  # the default pretrains on glyphs: pretrain.dataset is not read
+    cfg["pretrain"]["source"] = "dataset"
     with pytest.raises(ConfigError, match=r"pretrain\.dataset"):
         check(cfg)
     cfg = default_config()

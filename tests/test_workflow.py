@@ -157,13 +157,18 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     text_ga = json.loads((root / "seed0" / "unlearn" / "synth" / "badnets" / "ga" / "metrics.json").read_text())
     poison = json.loads((root / "seed0" / "poisoned" / "synth" / "badnets" / "poison.json").read_text())
     assert text_ga["forget_set"] == "truth" and text_ga["n_forget"] == poison["n_poisoned"] == text_ga["n_forget_truly_poisoned"]
+    # ReTrain is one oracle per dataset (trained on the clean split): the same model, so the same clean accuracy
+    oracle = [json.loads((root / "seed0" / "unlearn" / "synth" / a / "retrain" / "metrics.json").read_text())
+              for a in ("badnets", "addsent")]
+    assert oracle[0]["snapshots"][0]["cacc"] == oracle[1]["snapshots"][0]["cacc"]
     cube = pd.read_csv(root / "tables" / "cube.csv")
     assert len(cube) == 4 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
     md = (root / "tables" / "unlearn.md").read_text()
     assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | AddSent |" in md
 
     weights = list(root.rglob("*.safetensors"))
-    assert len(weights) == 1 + 1 + 4 + 2 + 4 * 5  # pretrained, head, 4 backdoored, 2 CLIP trigger vectors, 20 unlearned
+    # pretrained, head, 4 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 20 unlearned
+    assert len(weights) == 1 + 1 + 4 + 2 + 2 + 4 * 5
     assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -187,7 +192,7 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
 # exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
 # (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods.
 _TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1}
-_DIGITS_FROM_FINETUNE = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
+_DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                          "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
                          "plot_poison_loss": 2, "make_unlearning_table": 1}
 KNOBS = {
@@ -201,9 +206,10 @@ KNOBS = {
     # CUBE's flags feed digits' GA / NPO / RGA / TBAR (ReTrain is the oracle: it never reads them)
     "cube.min_samples": (lambda c: c["cube"].update(min_samples=6),
                          {"detect_cube": 4, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1}),
-    "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), _DIGITS_FROM_FINETUNE),
+    # the recipe also trains ReTrain's oracle, once per dataset; the poison rate does not reach it
+    "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {"retrain_oracle": 1, **_DIGITS_FROM_BACKDOOR}),
     "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
-                    {"poison_images": 2, **_DIGITS_FROM_FINETUNE}),
+                    {"poison_images": 2, **_DIGITS_FROM_BACKDOOR}),
 }
 
 

@@ -173,7 +173,7 @@ def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
         problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
     if model["pretrained"] is None:
         pre_ds = cfg["pretrain"]["dataset"]
-        if pre_ds is not None and pre_ds not in image_datasets(cfg):
+        if cfg["pretrain"]["source"] == "dataset" and pre_ds is not None and pre_ds not in image_datasets(cfg):
             problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured image dataset; allowed: {', '.join(image_datasets(cfg))}")
     elif _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
         problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")

@@ -3,9 +3,17 @@
 With ``model.pretrained`` set (an open_clip tag such as ``openai``, or a local
 weights file) the real open_clip loader is used and the model is exported to
 safetensors. Without it, a small open_clip architecture (``bdclip-tiny`` by
-default) is trained contrastively on the clean training images of one dataset
-paired with captions ``template.format(class name)`` ("a photo of the digit
-three"), standing in for a pretrained CLIP offline.
+default) is trained contrastively offline, standing in for a pretrained CLIP,
+on one of two sources (``pretrain.source``):
+
+- ``glyphs`` (the embedded default): printed digits rendered offline
+  (``bdunlearn.glyphs``) paired with captions ("a printed three"). The
+  handwritten digits it is then fine-tuned on are a different distribution,
+  so, as for CLIP on CIFAR100, zero-shot accuracy is moderate and backdoor
+  fine-tuning has clean-task learning to do.
+- ``dataset``: the clean training images of ``pretrain.dataset`` paired with
+  ``template.format(class name)`` ("a photo of the digit three"); the stand-in
+  then already knows the fine-tuning task.
 
 Choice: with ten classes, captions repeat inside a batch, and the standard CLIP
 loss would treat an image and another image's identical caption as a negative
@@ -16,8 +24,9 @@ tinted with a random RGB gain and offset (``pretrain.tint``). Without the tint,
 grey-level digits never exercise the colour-difference directions of the patch
 embedding, weight decay shrinks them, and the stand-in CLIP becomes blind to
 colour. Small coloured patch triggers (BadNet) then look like stroke fragments.
-A real pretrained CLIP has seen colour. The rule fails if zero-shot accuracy on the clean test split
-is below ``pretrain.min_zeroshot_accuracy``.
+A real pretrained CLIP has seen colour. The rule fails if zero-shot accuracy on the pretraining
+data's held-out split (the dataset's test split, or ``pretrain.glyphs.n_test`` further glyphs) is below
+``pretrain.min_zeroshot_accuracy``.
 
 Outputs: ``model.safetensors``, ``spec.json`` (architecture, resolution,
 normalisation) and ``pretrain.json`` (loss history, zero-shot accuracy).
@@ -31,14 +40,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import glyphs
 from .adapters import ClipClassifier
 from .cli import parser
 from .clip_models import create_clip, save_clip, tokenizer_for
 from .io import decode_images, read_json, read_parquet, write_json
+from .classnames import DIGITS
 from .metrics import accuracy
-from .runtime import setup
+from .runtime import derive_seed, setup
 from .training import batch_indices, cosine_lr, predict, progress
-from .zeroshot import class_embeddings
+from .zeroshot import caption_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +83,41 @@ def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> tor
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-def zeroshot_accuracy(model, spec, tokenizer, meta, test_df, device) -> float:
-    """Zero-shot accuracy (a fraction) of ``model`` on a Parquet split, through the classifier adapter."""
-    head = class_embeddings(model, tokenizer, meta["classnames"], meta["templates"], device)
+def split_tensors(df) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images N x 3 x H x W, int64 labels) of a Parquet split."""
+    return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
+
+
+def glyph_corpus(prm: dict, resolution: int, seed: int):
+    """The printed-glyph corpus (bdunlearn.glyphs): training images and labels, per-class captions, held-out split."""
+    n_classes = len(DIGITS) if prm["classes"] == "digits" else len(glyphs.CLASSNAMES)
+
+    def tensors(n, tag):
+        x, y = glyphs.make_glyphs(n, resolution, derive_seed(seed, tag), n_classes)
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)
+
+    return tensors(prm["n"], "glyphs-train"), glyphs.captions()[:n_classes], tensors(prm["n_test"], "glyphs-test")
+
+
+def zeroshot_accuracy(model, spec, tokenizer, captions, images, labels, device) -> float:
+    """Zero-shot accuracy (a fraction) of ``model`` on ``images`` with a head built from per-class ``captions``."""
+    head = caption_embeddings(model, tokenizer, captions, device)
     clf = ClipClassifier(model.visual, head, spec.mean, spec.std)
-    labels = torch.tensor(test_df["label"].to_numpy(), dtype=torch.long)
-    return accuracy(predict(clf, decode_images(test_df["image"]), device), labels) / 100
+    return accuracy(predict(clf, images, device), labels) / 100
 
 
-def train_contrastive(model, spec, tokenizer, meta, train_df, prm, device, seed):
-    classnames, templates = meta["classnames"], meta["templates"]
-    tokens = tokenizer([t.format(c) for c in classnames for t in templates]).to(device)
-    images = decode_images(train_df["image"])
-    labels = torch.tensor(train_df["label"].to_numpy(), dtype=torch.long)
+def caption_table(captions: list[list[str]]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Flatten per-class caption lists: (all captions, offset of each class's first, number per class)."""
+    flat = [c for cs in captions for c in cs]
+    counts = torch.tensor([len(cs) for cs in captions], dtype=torch.long)
+    offsets = torch.cumsum(counts, 0) - counts
+    return flat, offsets, counts
+
+
+def train_contrastive(model, spec, tokenizer, captions, images, labels, prm, device, seed):
+    """Contrastive pretraining on ``images`` (uint8 NCHW) whose class ``y`` is paired with one of ``captions[y]``."""
+    flat, offsets, counts = caption_table(captions)
+    tokens = tokenizer(flat).to(device)
     mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
     model.to(device).train()
@@ -102,8 +135,9 @@ def train_contrastive(model, spec, tokenizer, meta, train_df, prm, device, seed)
                 g["lr"] = cosine_lr(step, prm["lr"], prm["warmup_steps"], steps)
             x = random_shift(images[idx], prm["max_shift"], gen).float() / 255
             x = random_tint(x, prm["tint"], gen).to(device)
-            y = labels[idx].to(device)
-            tid = y * len(templates) + torch.randint(0, len(templates), (len(idx),), generator=gen).to(device)
+            y = labels[idx]
+            tid = (offsets[y] + torch.randint(0, 1 << 30, (len(idx),), generator=gen) % counts[y]).to(device)
+            y = y.to(device)
             img_f = model.encode_image((x - mean) / std, normalize=True)
             txt_f = model.encode_text(tokens, normalize=True)[tid]  # each distinct caption encoded once
             loss = multi_positive_clip_loss(img_f, txt_f, y, model.logit_scale.exp())
@@ -134,21 +168,28 @@ def main(argv=None) -> None:
     model, spec = create_clip(model_cfg["arch"], model_cfg["pretrained"], model_cfg["resolution"])
     report = {"arch": spec.arch, "pretrained": spec.pretrained, "resolution": spec.resolution}
     if not model_cfg["pretrained"]:
-        if not args.datadir:
-            raise SystemExit("pretrain_clip: --datadir is required when model.pretrained is null")
-        data = Path(args.datadir)
-        meta = read_json(data / "classes.json")
+        pre = prm["pretrain"]
         tok = tokenizer_for(spec.arch)
-        report["history"] = train_contrastive(model, spec, tok, meta, read_parquet(data / "train.parquet"),
-                                              prm["pretrain"], device, prm["seed"])
-        acc = zeroshot_accuracy(model, spec, tok, meta, read_parquet(data / "test.parquet"), device)
+        if pre["source"] == "glyphs":
+            (images, labels), caps, (test_x, test_y) = glyph_corpus(pre["glyphs"], spec.resolution, prm["seed"])
+            report["dataset"] = "glyphs"
+        else:
+            if not args.datadir:
+                raise SystemExit("pretrain_clip: --datadir is required when pretrain.source is 'dataset'")
+            data = Path(args.datadir)
+            meta = read_json(data / "classes.json")
+            caps = [[t.format(c) for t in meta["templates"]] for c in meta["classnames"]]
+            images, labels = split_tensors(read_parquet(data / "train.parquet"))
+            test_x, test_y = split_tensors(read_parquet(data / "test.parquet"))
+            report["dataset"] = meta["dataset"]
+        report["history"] = train_contrastive(model, spec, tok, caps, images, labels, pre, device, prm["seed"])
+        acc = zeroshot_accuracy(model, spec, tok, caps, test_x, test_y, device)
         report["zeroshot_test_accuracy"] = acc
-        report["dataset"] = meta["dataset"]
-        log.info("zero-shot test accuracy %.4f", acc)
-        need = prm["pretrain"]["min_zeroshot_accuracy"]
+        log.info("zero-shot accuracy on the held-out %s split %.4f", report["dataset"], acc)
+        need = pre["min_zeroshot_accuracy"]
         if acc < need:
-            raise SystemExit(f"pretrain_clip: zero-shot test accuracy {acc:.4f} is below pretrain.min_zeroshot_accuracy "
-                             f"= {need}; raise pretrain.epochs or pretrain.lr")
+            raise SystemExit(f"pretrain_clip: zero-shot accuracy {acc:.4f} on the held-out {report['dataset']} split is "
+                             f"below pretrain.min_zeroshot_accuracy = {need}; raise pretrain.epochs or pretrain.lr")
     save_clip(model.cpu(), spec, out / "model.safetensors", out / "spec.json")
     write_json(report, out / "pretrain.json")
 

@@ -7,8 +7,10 @@ Methods (``method`` wildcard):
   20, 30) and the poisoned-set loss per epoch (Fig. 4).
 - ``retrain``: the oracle (the paper's gold standard, and what the RGA
   authors' code trains): the backdoor fine-tuning recipe from the pretrained
-  weights on the clean training rows alone, whatever the detector found.
-  Every delta-PACC is measured against it.
+  weights on the whole clean training split, whatever the detector found.
+  It does not depend on the attack, so rule ``retrain_oracle`` trains it once
+  per dataset (``--oracle``) and this rule evaluates it on each attack's test
+  sets. Every delta-PACC is measured against it.
 - ``retrain_filtered``: the same recipe on the training set minus the forget
   rows (detect-then-retrain, as CUBE itself proposes): whatever the detector
   misses is learned again.
@@ -80,6 +82,8 @@ def main(argv=None) -> None:
     p.add_argument("--flags", default=None, help="flags.parquet of detect_cube (omit: ground-truth forget set)")
     p.add_argument("--val", default=None, help="clean val split (tbar)")
     p.add_argument("--val-triggered", default=None, help="triggered val rows (tbar)")
+    p.add_argument("--oracle", default=None, help="weights of retrain_oracle (retrain)")
+    p.add_argument("--oracle-history", default=None, help="its fine-tuning report (retrain)")
     p.add_argument("--outdir", required=True)
     args = p.parse_args(argv)
     prm = args.params
@@ -88,15 +92,21 @@ def main(argv=None) -> None:
     spec = model_spec(args)
     target = int(read_json(args.classes)["target"])
     train = read_parquet(args.data)
-    # the oracle ReTrain leaves out the truly poisoned rows, whatever a detector found (it gets no flags)
+    if method == "retrain" and not (args.oracle and args.oracle_history):
+        raise SystemExit("unlearn: method retrain needs --oracle and --oracle-history (rule retrain_oracle)")
+    # the oracle was trained on the clean split without the truly poisoned rows, whatever a detector found
     flags = None if method == "retrain" else args.flags
     mask = forget_mask(train, flags)
     out = Path(args.outdir)
-    retrains = method in ("retrain", "retrain_filtered")
-    base = load_adapter(spec, None, device) if method == "rga" or retrains else None
-    model = base if retrains else load_adapter(spec, args.backdoored, device)
-    forget = None if retrains else model.encode_frame(train[mask.to_numpy()])
-    retain = model.encode_frame(train[~mask.to_numpy()])
+    base = load_adapter(spec, None, device) if method in ("rga", "retrain_filtered") else None
+    if method == "retrain":
+        model = load_adapter(spec, args.oracle, device)
+    elif method == "retrain_filtered":
+        model = base
+    else:
+        model = load_adapter(spec, args.backdoored, device)
+    forget = None if method.startswith("retrain") else model.encode_frame(train[mask.to_numpy()])
+    retain = None if method == "retrain" else model.encode_frame(train[~mask.to_numpy()])
     sets = load_eval_sets(model, args)
     bs = prm["eval_batch_size"]
     report = {"dataset": prm["dataset"], "attack": prm["attack"], "method": method, "seed": prm["seed"],
@@ -111,7 +121,7 @@ def main(argv=None) -> None:
         if prm.get("unlearn", {}).get("save_snapshot_weights") and epoch is not None:
             save_weights(model.editable_state(), out / f"epoch{epoch}.safetensors", metadata={"method": method})
 
-    if report["n_forget"] == 0 and not retrains:
+    if report["n_forget"] == 0 and not method.startswith("retrain"):
         # nothing was flagged: every method but ReTrain leaves the backdoored model as it is
         log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method)
         report["empty_forget_set"] = True
@@ -125,7 +135,10 @@ def main(argv=None) -> None:
         history = unlearn(model, method, forget, retain, cfg, device, derive_seed(prm["seed"], prm["dataset"], prm["attack"]),
                           base_state=base_state, on_snapshot=snapshot)
         write_csv(pd.DataFrame(history), out / "history.csv")
-    elif retrains:
+    elif method == "retrain":
+        snapshot(None)
+        write_csv(pd.DataFrame(read_json(args.oracle_history)["history"]), out / "history.csv")
+    elif method == "retrain_filtered":
         fit = finetune_adapter(model, prm, *retain, device, tag="retrain")
         snapshot(None)
         write_csv(pd.DataFrame(fit["history"]), out / "history.csv")

@@ -12,17 +12,22 @@ import torch
 
 
 @torch.no_grad()
-def class_embeddings(model, tokenizer, classnames, templates, device="cpu", batch_classes: int = 32) -> torch.Tensor:
-    """(C, D) normalised class embeddings averaged over templates."""
+def caption_embeddings(model, tokenizer, captions: list[list[str]], device="cpu", batch_classes: int = 32) -> torch.Tensor:
+    """(C, D) normalised class embeddings: the mean of the normalised embeddings of each class's captions."""
     model = model.to(device).eval()
     rows = []
-    for i in range(0, len(classnames), batch_classes):
-        names = classnames[i : i + batch_classes]
-        texts = [t.format(c) for c in names for t in templates]
-        emb = model.encode_text(tokenizer(texts).to(device), normalize=True).float()
-        emb = emb.view(len(names), len(templates), -1).mean(dim=1)
-        rows.append(emb / emb.norm(dim=-1, keepdim=True))
-    return torch.cat(rows).cpu()
+    for i in range(0, len(captions), batch_classes):
+        group = captions[i : i + batch_classes]
+        emb = model.encode_text(tokenizer([c for cs in group for c in cs]).to(device), normalize=True).float()
+        for part in emb.split([len(cs) for cs in group]):
+            mean = part.mean(dim=0)
+            rows.append(mean / mean.norm())
+    return torch.stack(rows).cpu()
+
+
+def class_embeddings(model, tokenizer, classnames, templates, device="cpu", batch_classes: int = 32) -> torch.Tensor:
+    """(C, D) normalised class embeddings averaged over templates."""
+    return caption_embeddings(model, tokenizer, [[t.format(c) for t in templates] for c in classnames], device, batch_classes)
 
 
 @torch.no_grad()

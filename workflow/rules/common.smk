@@ -113,6 +113,11 @@ def finetune_params(w):
     return job_params(w, "device", finetune=VIEWS[w.dataset]["finetune"])
 
 
+def oracle_params(w):
+    """ReTrain's oracle is one model per dataset: the backdoor fine-tuning recipe on the clean training split."""
+    return {**base_params(w, "device"), "dataset": w.dataset, "finetune": VIEWS[w.dataset]["finetune"]}
+
+
 def trigger_vector_params(w):
     return job_params(w, "device", trigger_vector=VIEWS[w.dataset]["trigger_vector"])
 
@@ -127,17 +132,17 @@ def eval_params(w):
 
 def unlearn_params(w):
     """What an unlearning job of one method reads: GA / NPO / RGA their own unlearn keys
-    (bdunlearn.unlearn_settings.method_keys), ReTrain the fine-tuning recipe, TBAR its trigger-vector recipe and
-    the alpha search."""
+    (bdunlearn.unlearn_settings.method_keys), ReTrain (filtered) the fine-tuning recipe, TBAR its trigger-vector
+    recipe and the alpha search; ReTrain only evaluates the oracle."""
     ds = VIEWS[w.dataset]
     un = ds["unlearn"]
     prm = job_params(w, "device", "eval_batch_size", method=w.method)
     if w.method == "tbar":
         prm["tbar_finetune"] = {**ds["trigger_vector"], **un.get("tbar", {})}
         prm["alpha_search"] = ds["alpha_search"]
-    elif w.method in ("retrain", "retrain_filtered"):
+    elif w.method == "retrain_filtered":
         prm["finetune"] = ds["finetune"]
-    else:
+    elif w.method != "retrain":  # the oracle's recipe reaches it through its weights (retrain_oracle)
         prm["unlearn"] = {k: un[k] for k in method_keys(w.method) if k in un}
     return prm
 
@@ -195,12 +200,13 @@ def job_resources(rule_name):
 
 
 def pretrain_params(w):
-    pre = {k: v for k, v in CFG["pretrain"].items() if k != "threads"}  # threads: the job's size, not its result
+    unread = {"threads", "dataset" if CFG["pretrain"]["source"] == "glyphs" else "glyphs"}  # threads: the job's size
+    pre = {k: v for k, v in CFG["pretrain"].items() if k not in unread}
     return {**base_params(w, "device"), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": pre}
 
 
 def pretrain_inputs(w):
-    if CFG["model"]["pretrained"]:
+    if CFG["model"]["pretrained"] or CFG["pretrain"]["source"] == "glyphs":
         return []
     return [f"{R}/seed{w.seed}/data/{pretrain_dataset(CFG)}/classes.json"]
 
@@ -228,11 +234,14 @@ def table_outputs():
 
 
 def unlearn_inputs(w):
-    """The forget set's flags (when CUBE chooses it; ReTrain, the oracle, never reads them) and, for TBAR,
-    the validation sets of its alpha search."""
+    """The forget set's flags (when CUBE chooses it; ReTrain, the oracle, never reads them), ReTrain's oracle
+    model (trained once per dataset by retrain_oracle) and, for TBAR, the validation sets of its alpha search."""
     out = {}
     if uses_cube(w.dataset) and w.method != "retrain":
         out["flags"] = f"{R}/seed{w.seed}/cube/{w.dataset}/{w.attack}/flags.parquet"
+    if w.method == "retrain":
+        out["oracle"] = f"{R}/seed{w.seed}/models/{w.dataset}/oracle/model.safetensors"
+        out["oracle_history"] = f"{R}/seed{w.seed}/models/{w.dataset}/oracle/history.json"
     if w.method == "tbar":
         out["val"] = f"{R}/seed{w.seed}/data/{w.dataset}/val.parquet"
         out["val_triggered"] = f"{R}/seed{w.seed}/poisoned/{w.dataset}/{w.attack}/val_triggered.parquet"

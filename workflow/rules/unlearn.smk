@@ -26,6 +26,31 @@ rule evaluate_backdoored:
         "--test-triggered {input.test_triggered} --test-pacc {input.test_pacc} --out {output} > {log} 2>&1"
 
 
+rule retrain_oracle:
+    input:
+        unpack(model_inputs),
+        data=f"{RS}/data/{{dataset}}/train.parquet",
+    output:
+        weights=f"{RS}/models/{{dataset}}/oracle/model.safetensors",
+        history=f"{RS}/models/{{dataset}}/oracle/history.json",
+    params:
+        args=lambda w: as_arg(oracle_params(w)),
+        model=lambda w: as_arg(model_spec(w)),
+    log:
+        f"{RS}/logs/retrain_oracle/{{dataset}}.log",
+    benchmark:
+        f"{RS}/benchmarks/retrain_oracle/{{dataset}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        **job_resources("retrain_oracle"),
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu_gpu finetune_backdoor --params {params.args} --threads {threads} --model {params.model} "
+        "--data {input.data} --out {output.weights} --history {output.history} > {log} 2>&1"
+
+
 rule unlearn:
     input:
         unpack(model_inputs),
@@ -40,7 +65,7 @@ rule unlearn:
     params:
         args=lambda w: as_arg(unlearn_params(w)),
         model=lambda w: as_arg(model_spec(w)),
-        optional=lambda w, input: optional_args(input, "flags", "val", "val_triggered"),
+        optional=lambda w, input: optional_args(input, "flags", "val", "val_triggered", "oracle", "oracle_history"),
         outdir=lambda w, output: str(Path(output.metrics).parent),
     log:
         f"{RS}/logs/unlearn/{{dataset}}_{{attack}}_{{method}}.log",
