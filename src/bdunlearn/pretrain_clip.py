@@ -42,10 +42,10 @@ import torch.nn.functional as F
 
 from . import glyphs
 from .adapters import ClipClassifier
+from .classnames import DIGITS
 from .cli import parser
 from .clip_models import create_clip, save_clip, tokenizer_for
 from .io import decode_images, read_json, read_parquet, write_json
-from .classnames import DIGITS
 from .metrics import accuracy
 from .runtime import derive_seed, setup
 from .training import batch_indices, cosine_lr, predict, progress
