@@ -1,8 +1,8 @@
 """Benchmark: can BadNet be planted in the offline CLIP stand-in, and what does it take?
 
 Starts from a pretrained stand-in of a finished run (``results/<study>/seed0/models/pretrained``),
-fine-tunes its visual encoder on scikit-learn's handwritten digits (the default's splits: val 200,
-test 400, forget 200, the rest train) with one image attack planted, and prints one Markdown row
+fine-tunes its visual encoder on scikit-learn's handwritten digits (the default's splits, drawn as
+prepare_images draws them: val 200, test 400, forget 200, the rest train) with one image attack planted, and prints one Markdown row
 per setting: zero-shot CA, backdoored CA, test ASR, and the accuracy on the poisoned training rows
 themselves (100% there with a low test ASR means the model memorised those images, not the trigger).
 
@@ -29,6 +29,7 @@ from bdunlearn.image_attacks import make_attack, to_float, to_uint8
 from bdunlearn.image_sources import load_digits_pool
 from bdunlearn.metrics import accuracy
 from bdunlearn.prepare_images import split_indices
+from bdunlearn.runtime import derive_seed
 from bdunlearn.training import FinetuneConfig, finetune, predict
 from bdunlearn.zeroshot import zeroshot_head
 
@@ -40,7 +41,8 @@ def run(pretrained: str, setting: str, epochs: int, lr: float, seed: int) -> str
     cpu = torch.device("cpu")
     model, spec = load_clip(f"{pretrained}/model.safetensors", f"{pretrained}/spec.json")
     pool, labels = load_digits_pool(spec.resolution)
-    sp = split_indices(len(pool), {"val": 200, "test": 400, "forget": 200, "train": None}, seed, True)
+    sizes = {"val": 200, "test": 400, "forget": 200, "train": None}
+    sp = split_indices(len(pool), sizes, derive_seed(seed, "splits", "digits"), True)  # prepare_images' split
     x, y = torch.from_numpy(pool).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
     head = zeroshot_head(model, tokenizer_for(spec.arch), DIGITS, DIGIT_TEMPLATES)
     clf = ClipClassifier(model.visual, head, spec.mean, spec.std)
