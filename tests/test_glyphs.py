@@ -55,3 +55,23 @@ def test_caption_embeddings_average_each_class_and_match_template_heads():
     uneven = caption_embeddings(model, tok, [["a zero."], ["a one.", "the one."]], batch_classes=1)
     single = model.encode_text(tok(["a zero."]), normalize=True)[0]
     assert torch.allclose(uneven[0], single, atol=1e-5) and torch.allclose(uneven.norm(dim=1), torch.ones(2))
+
+
+def test_pretraining_on_a_prepared_dataset_still_works(tmp_path):
+    """pretrain.source: dataset reads the prepare_images output (train to learn, test for the zero-shot check)."""
+    import json
+
+    from bdunlearn import prepare_images, pretrain_clip
+
+    data = {"classnames": "digits", "name": "digits", "resolution": 16, "seed": 0, "source": "digits",
+            "splits": {"forget": 10, "test": 40, "train": 60, "val": 10}, "target": "zero", "templates": "digits"}
+    prepare_images.main(["--params", json.dumps(data), "--outdir", str(tmp_path / "data")])
+    pre = {"source": "dataset", "epochs": 1, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 1,
+           "max_shift": 0.125, "tint": 0.6, "min_zeroshot_accuracy": 0.0}
+    prm = {"seed": 0, "device": "cpu", "model": {"arch": "bdclip-tiny", "pretrained": None, "resolution": 16}, "pretrain": pre}
+    pretrain_clip.main(["--params", json.dumps(prm), "--datadir", str(tmp_path / "data"), "--outdir", str(tmp_path / "pre")])
+    report = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
+    assert report["dataset"] == "digits" and len(report["history"]) == 1 and 0 <= report["zeroshot_test_accuracy"] <= 1
+    prm["pretrain"]["min_zeroshot_accuracy"] = 1.01  # an impossible bar names the key
+    with pytest.raises(SystemExit, match="min_zeroshot_accuracy"):
+        pretrain_clip.main(["--params", json.dumps(prm), "--datadir", str(tmp_path / "data"), "--outdir", str(tmp_path / "p2")])

@@ -5,7 +5,8 @@ downstream task it only partly knows (ViT-B/32: about 65% zero-shot on
 CIFAR100, 88.8% once fine-tuned, TBAR paper Table 1). To give the offline
 stand-in the same relation to scikit-learn's *handwritten* digits, it is
 pretrained here on a different distribution: *printed* characters - the ten
-digits and the 26 letters - rendered with Pillow's embedded font (no system
+digits (the default, ``pretrain.glyphs.classes: digits``) or the digits and the
+26 letters (``all``) - rendered with Pillow's embedded font (no system
 font is needed, so the corpus is the same on every machine) at random sizes,
 stroke widths, slants, rotations, positions and ink / background levels, each
 paired with a caption ("a printed seven.", "the letter k."). The digit
@@ -15,7 +16,8 @@ accuracy on the digits measures transfer across a domain gap and backdoor
 fine-tuning has clean-task learning to do.
 
 Rendering is seeded per image (``seed``, index), so the corpus is a pure
-function of ``(n, resolution, seed)``.
+function of ``(n, resolution, seed, n_classes)``. ``ImageFont.load_default(size)``
+needs Pillow >= 10.1 built with FreeType (the PyPI wheels are).
 """
 
 from __future__ import annotations

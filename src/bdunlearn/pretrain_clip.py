@@ -41,11 +41,11 @@ import torch
 import torch.nn.functional as F
 
 from . import glyphs
-from .adapters import ClipClassifier
+from .adapters import ClipClassifier, load_image_split
 from .classnames import DIGITS
 from .cli import parser
 from .clip_models import create_clip, save_clip, tokenizer_for
-from .io import decode_images, read_json, read_parquet, write_json
+from .io import read_json, write_json
 from .metrics import accuracy
 from .runtime import derive_seed, setup
 from .training import batch_indices, cosine_lr, predict, progress
@@ -81,11 +81,6 @@ def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> tor
         return x
     dy, dx = torch.randint(-m, m + 1, (2,), generator=gen).tolist()
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-
-
-def split_tensors(df) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images N x 3 x H x W, int64 labels) of a Parquet split."""
-    return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
 
 
 def glyph_corpus(prm: dict, resolution: int, seed: int):
@@ -179,8 +174,8 @@ def main(argv=None) -> None:
             data = Path(args.datadir)
             meta = read_json(data / "classes.json")
             caps = [[t.format(c) for t in meta["templates"]] for c in meta["classnames"]]
-            images, labels = split_tensors(read_parquet(data / "train.parquet"))
-            test_x, test_y = split_tensors(read_parquet(data / "test.parquet"))
+            images, labels = load_image_split(data / "train.parquet")
+            test_x, test_y = load_image_split(data / "test.parquet")
             report["dataset"] = meta["dataset"]
         report["history"] = train_contrastive(model, spec, tok, caps, images, labels, pre, device, prm["seed"])
         acc = zeroshot_accuracy(model, spec, tok, caps, test_x, test_y, device)

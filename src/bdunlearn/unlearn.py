@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     train = read_parquet(args.data)
     if method == "retrain" and not (args.oracle and args.oracle_history):
         raise SystemExit("unlearn: method retrain needs --oracle and --oracle-history (rule retrain_oracle)")
-    # the oracle was trained on the clean split without the truly poisoned rows, whatever a detector found
+    # the oracle was trained on the clean training split (retrain_oracle), whatever a detector found
     flags = None if method == "retrain" else args.flags
     mask = forget_mask(train, flags)
     out = Path(args.outdir)
@@ -136,8 +136,10 @@ def main(argv=None) -> None:
                           base_state=base_state, on_snapshot=snapshot)
         write_csv(pd.DataFrame(history), out / "history.csv")
     elif method == "retrain":
+        fit = read_json(args.oracle_history)
+        report["n_retain"] = fit["n_samples"]  # the rows the oracle was trained on
         snapshot(None)
-        write_csv(pd.DataFrame(read_json(args.oracle_history)["history"]), out / "history.csv")
+        write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
     elif method == "retrain_filtered":
         fit = finetune_adapter(model, prm, *retain, device, tag="retrain")
         snapshot(None)
