@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     add_model_args(p)
     add_eval_args(p)
-    p.add_argument("--backdoored", required=True)
+    p.add_argument("--backdoored", default=None, help="backdoored weights (every method but retrain, retrain_filtered)")
     p.add_argument("--data", required=True, help="poisoned training set (Parquet)")
     p.add_argument("--flags", default=None, help="flags.parquet of detect_cube (omit: ground-truth forget set)")
     p.add_argument("--val", default=None, help="clean val split (tbar)")
@@ -94,6 +94,8 @@ def main(argv=None) -> None:
     train = read_parquet(args.data)
     if method == "retrain" and not (args.oracle and args.oracle_history):
         raise SystemExit("unlearn: method retrain needs --oracle and --oracle-history (rule retrain_oracle)")
+    if not method.startswith("retrain") and not args.backdoored:
+        raise SystemExit(f"unlearn: method {method} needs --backdoored")
     # the oracle was trained on the clean training split (retrain_oracle), whatever a detector found
     flags = None if method == "retrain" else args.flags
     mask = forget_mask(train, flags)

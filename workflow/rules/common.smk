@@ -234,9 +234,12 @@ def table_outputs():
 
 
 def unlearn_inputs(w):
-    """The forget set's flags (when CUBE chooses it; ReTrain, the oracle, never reads them), ReTrain's oracle
+    """The backdoored weights (every method but the two ReTrains), the forget set's flags (when CUBE chooses
+    it; ReTrain, the oracle, never reads them), ReTrain's oracle
     model (trained once per dataset by retrain_oracle) and, for TBAR, the validation sets of its alpha search."""
     out = {}
+    if not w.method.startswith("retrain"):  # both ReTrains start from the pretrained weights
+        out["backdoored"] = f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/backdoored.safetensors"
     if uses_cube(w.dataset) and w.method != "retrain":
         out["flags"] = f"{R}/seed{w.seed}/cube/{w.dataset}/{w.attack}/flags.parquet"
     if w.method == "retrain":

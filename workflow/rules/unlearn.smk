@@ -56,7 +56,6 @@ rule unlearn:
         unpack(model_inputs),
         unpack(eval_inputs),
         unpack(unlearn_inputs),
-        backdoored=rules.finetune_backdoor.output.weights,
         data=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
     output:
         metrics=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/metrics.json",
@@ -65,7 +64,8 @@ rule unlearn:
     params:
         args=lambda w: as_arg(unlearn_params(w)),
         model=lambda w: as_arg(model_spec(w)),
-        optional=lambda w, input: optional_args(input, "flags", "val", "val_triggered", "oracle", "oracle_history"),
+        optional=lambda w, input: optional_args(input, "backdoored", "flags", "val", "val_triggered", "oracle",
+                                                  "oracle_history"),
         outdir=lambda w, output: str(Path(output.metrics).parent),
     log:
         f"{RS}/logs/unlearn/{{dataset}}_{{attack}}_{{method}}.log",
@@ -79,6 +79,6 @@ rule unlearn:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu_gpu unlearn --params {params.args} --threads {threads} --model {params.model} "
-        "--backdoored {input.backdoored} --data {input.data} {params.optional} --classes {input.classes} "
+        "--data {input.data} {params.optional} --classes {input.classes} "
         "--test {input.test} --test-triggered {input.test_triggered} --test-pacc {input.test_pacc} "
         "--outdir {params.outdir} > {log} 2>&1"
