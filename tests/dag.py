@@ -1,4 +1,8 @@
-"""Test helpers for reading Snakemake's output."""
+"""Test helpers for reading Snakemake's output and the workflow's rule files."""
+
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "workflow" / "rules"
 
 
 def job_stats(text: str) -> dict[str, int]:
@@ -9,3 +13,17 @@ def job_stats(text: str) -> dict[str, int]:
     table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
     rows = (r.split() for r in table)
     return {r[0]: int(r[1]) for r in rows if r and r[0] not in ("total", "all")}
+
+
+def gpu_rules(rules_dir: Path = RULES_DIR) -> set[str]:
+    """The rules that ask for a GPU (``resources: gpu=1``) in ``workflow/rules/*.smk``; each must run its module
+    through ``bdu_gpu`` (the GPU lease), checked here."""
+    rules = set()
+    for smk in rules_dir.glob("*.smk"):
+        for block in smk.read_text().split("\nrule ")[1:]:
+            name = block.split(":", 1)[0]
+            if "gpu=1" in block:
+                assert "bdu_gpu " in block and "bdu " not in block.replace("bdu_gpu ", ""), \
+                    f"GPU rule {name} must run its module through bdu_gpu (the GPU lease)"
+                rules.add(name)
+    return rules

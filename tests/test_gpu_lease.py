@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 from pathlib import Path
 
+from dag import gpu_rules
 from bdunlearn.gpu_lease import gpu_limit, read_lease_log, visible_gpus
 from bdunlearn.profile_checks import ProfileError, check_profile, parse_scontrol_oneliner, slurm_problems
 
@@ -158,24 +159,12 @@ def test_workstation_profile_caps_gpu_jobs_at_the_visible_devices(monkeypatch):
     assert "resources" not in _profile("default", monkeypatch, CUDA_VISIBLE_DEVICES="")  # no GPU: no cap
 
 
-def _gpu_rules():
-    rules = set()
-    for smk in (PROFILES.parents[0] / "rules").glob("*.smk"):
-        for block in smk.read_text().split("\nrule ")[1:]:
-            name = block.split(":", 1)[0]
-            if "gpu=1" in block:
-                assert "bdu_gpu " in block and "bdu " not in block.replace("bdu_gpu ", ""), \
-                    f"GPU rule {name} must run its module through bdu_gpu (the GPU lease)"
-                rules.add(name)
-    return rules
-
-
 def test_slurm_profile_puts_exactly_the_gpu_rules_on_gpu_partitions(monkeypatch):
     prof = _profile("slurm", monkeypatch, BDUNLEARN_SLURM_PARTITION="cpu", BDUNLEARN_SLURM_GPU_PARTITION="gpu",
                     BDUNLEARN_SLURM_GPU_MODEL="a100", BDUNLEARN_SLURM_ACCOUNT="lab")
     assert prof["executor"] == "slurm"
     assert prof["default-resources"]["slurm_partition"] == "cpu" and prof["default-resources"]["slurm_account"] == "lab"
-    assert set(prof["set-resources"]) == _gpu_rules()
+    assert set(prof["set-resources"]) == gpu_rules()
     assert all(r == {"slurm_partition": "gpu", "gpu_model": "a100"} for r in prof["set-resources"].values())
     # without a GPU partition, GPU jobs go where CPU jobs go
     prof = _profile("slurm", monkeypatch, BDUNLEARN_SLURM_PARTITION="main")

@@ -32,11 +32,13 @@ from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dag import gpu_rules  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 MICRO = REPO / "tests" / "micro_config.yaml"
-GPU_RULES = {"pretrain_clip", "build_head", "finetune_backdoor", "estimate_trigger_vector", "search_alpha",
-             "evaluate", "detect_cube", "evaluate_backdoored", "unlearn"}
+GPU_RULES = gpu_rules()  # every rule with resources gpu=1 in workflow/rules/*.smk
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3"]
 
