@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from bdunlearn import task_vectors as tv
-from bdunlearn.metrics import accuracy, attack_success_rate, removal, retention
+from bdunlearn.metrics import accuracy, attack_success_rate, class_accuracies, nontarget_accuracy, removal, retention
 
 
 def state(seed):
@@ -81,3 +81,12 @@ def test_retention_and_removal_match_tbar_table1():
     # CIFAR100 / BadNet row of Table 1: 88.82 -> 86.78 (97.70%), 99.93 -> 0.16 (99.84%)
     assert retention(86.78, 88.82) == pytest.approx(97.70, abs=0.005)
     assert removal(0.16, 99.93) == pytest.approx(99.84, abs=0.005)
+
+
+def test_per_class_and_nontarget_accuracy_on_known_predictions():
+    # target 0 wiped (never predicted), as a negated trigger vector does to the target class
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2])
+    preds = torch.tensor([1, 2, 1, 1, 2, 2, 2, 2])
+    assert class_accuracies(preds, labels, 4) == [0.0, pytest.approx(200 / 3), 100.0, None]
+    assert nontarget_accuracy(preds, labels, target=0) == pytest.approx(500 / 6)
+    assert accuracy(preds, labels) == pytest.approx(500 / 8)

@@ -92,3 +92,22 @@ def test_decoder_classifies_and_embeds_from_the_last_real_token(tmp_path, minilm
         logits = llama(batch)
     assert feats.shape == (2, 32) and logits.shape == (2, 2)
     torch.testing.assert_close(feats[0], alone[0], atol=1e-4, rtol=1e-4)
+
+
+def test_text_inference_batches_by_length_and_returns_rows_in_input_order():
+    from bdunlearn.training import map_rows, predict
+
+    ids = [[5, 1, 1, 1, 1, 1], [2], [3, 1, 1], [4, 1], [1, 1, 1, 1, 1, 1, 1, 1, 1], [6, 1, 1, 1]]
+    inputs = TextInputs(ids, pad_id=0)
+    assert inputs.length_order().tolist() == [1, 3, 2, 5, 0, 4]
+    widths = []
+
+    class FirstTokenAndLength(torch.nn.Module):  # logits that name each row: one-hot of its first token id
+        def forward(self, batch):
+            widths.append(batch.input_ids.shape[1])
+            return torch.nn.functional.one_hot(batch.input_ids[:, 0], 10).float() + batch.attention_mask.sum(1, keepdim=True)
+
+    assert predict(FirstTokenAndLength(), inputs, torch.device("cpu"), batch_size=2).tolist() == [5, 2, 3, 4, 1, 6]
+    assert widths == [2, 4, 9]  # pairs of similar length: (1, 2), (3, 4), (6, 9) tokens
+    lengths = map_rows(FirstTokenAndLength(), inputs, torch.device("cpu"), 4, lambda m, b: b.attention_mask.sum(1))
+    assert lengths.tolist() == [len(r) for r in ids]

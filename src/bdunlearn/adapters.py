@@ -136,6 +136,14 @@ class TextInputs:
     def shape(self) -> tuple[int]:
         return (len(self.ids),)
 
+    def length_order(self) -> torch.Tensor:
+        """Row indices from the shortest text to the longest (stable): batches of similar lengths pad little."""
+        return torch.argsort(torch.tensor([len(r) for r in self.ids], dtype=torch.long), stable=True)
+
+    def take(self, order) -> "TextInputs":
+        """The rows ``order`` (indices), as a new :class:`TextInputs`."""
+        return TextInputs([self.ids[int(i)] for i in order], self.pad_id)
+
     def __getitem__(self, idx) -> TextBatch:
         rows = self.ids[idx] if isinstance(idx, slice) else [self.ids[int(i)] for i in idx]
         width = max((len(r) for r in rows), default=1)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .adapters import load_adapter
 from .cli import add_model_args, model_spec, parser
@@ -28,15 +27,14 @@ from .cube import CubeConfig, detect
 from .io import read_parquet, save_figure, write_json, write_parquet
 from .metrics import detection_scores
 from .runtime import derive_seed, setup
-from .training import map_batches
+from .training import map_rows
 
 log = logging.getLogger(__name__)
 
 
 def embed(model, inputs, device, batch_size: int = 128) -> np.ndarray:
     """``model.features`` of every row, in order, as float32 (N, D)."""
-    out = map_batches(model, inputs, device, batch_size, lambda m, x, _: m.features(x).float().cpu(), desc="embed")
-    return torch.cat(out).numpy()
+    return map_rows(model, inputs, device, batch_size, lambda m, x: m.features(x).float().cpu(), desc="embed").numpy()
 
 
 def scatter(df: pd.DataFrame, title: str):

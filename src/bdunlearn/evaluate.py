@@ -3,6 +3,11 @@
 CA is measured on the clean test split, ASR on the triggered test rows whose
 true class is not the target (``metrics.attack_success_rate``). The TBAR model
 is theta_backdoored - alpha* tau_trigger with alpha* from ``search_alpha``.
+Beside Table 1's numbers, each model's CA on the non-target classes
+(``ca_nontarget_*``) and per class (``ca_per_class_*``, in class order): the
+negated trigger vector also pushes predictions away from the target class, a
+loss of at most 1/K of the test set (K classes), so with few classes the
+non-target CA says what TBAR kept of the rest of the task.
 Output: ``metrics.json``.
 """
 
@@ -11,9 +16,10 @@ from __future__ import annotations
 from .adapters import load_adapter
 from .cli import add_tbar_model_args, model_spec, parser
 from .io import load_weights, read_json, write_json
-from .metrics import ca_asr
+from .metrics import accuracy, attack_success_rate, class_accuracies, nontarget_accuracy
 from .runtime import setup
 from .task_vectors import negate
+from .training import predict
 
 
 def main(argv=None) -> None:
@@ -33,12 +39,16 @@ def main(argv=None) -> None:
     alpha = float(read_json(args.alpha)["alpha"])
     out = {"dataset": prm["dataset"], "attack": prm["attack"], "seed": prm["seed"], "alpha": alpha,
            "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
-    out["ca_zeroshot"], out["asr_zeroshot"] = ca_asr(model, clean, triggered, target, device, bs)
+    n_classes = len(read_json(args.classes)["classnames"])
     bd = load_weights(args.backdoored)
-    model.load_editable_state(bd)
-    out["ca_backdoored"], out["asr_backdoored"] = ca_asr(model, clean, triggered, target, device, bs)
-    model.load_editable_state(negate(bd, load_weights(args.tau), alpha))
-    out["ca_tbar"], out["asr_tbar"] = ca_asr(model, clean, triggered, target, device, bs)
+    for name, state in (("zeroshot", None), ("backdoored", bd), ("tbar", negate(bd, load_weights(args.tau), alpha))):
+        if state is not None:
+            model.load_editable_state(state)
+        preds = predict(model, clean[0], device, bs)
+        out[f"ca_{name}"] = accuracy(preds, clean[1])
+        out[f"asr_{name}"] = attack_success_rate(predict(model, triggered[0], device, bs), triggered[1], target)
+        out[f"ca_nontarget_{name}"] = nontarget_accuracy(preds, clean[1], target)
+        out[f"ca_per_class_{name}"] = class_accuracies(preds, clean[1], n_classes)
     write_json(out, args.out)
 
 

@@ -30,6 +30,19 @@ def attack_success_rate(preds: torch.Tensor, true_labels: torch.Tensor, target: 
     return 100.0 * float((preds[keep] == target).float().mean())
 
 
+def class_accuracies(preds: torch.Tensor, labels: torch.Tensor, n_classes: int) -> list[float | None]:
+    """Accuracy (percent) on each class's rows, ``None`` for a class without rows."""
+    return [accuracy(preds[labels == c], labels[labels == c]) if int((labels == c).sum()) else None
+            for c in range(n_classes)]
+
+
+def nontarget_accuracy(preds: torch.Tensor, labels: torch.Tensor, target: int) -> float:
+    """CA on the clean rows whose class is not the target: what task negation keeps of every other class (a
+    negated trigger vector also pushes predictions away from the target class itself)."""
+    keep = labels != target
+    return accuracy(preds[keep], labels[keep])
+
+
 def retention(after: float, before: float) -> float:
     """CA retention in percent: after / before (Table 1's grey CA percentage)."""
     return 100.0 * after / before if before else float("nan")

@@ -149,24 +149,47 @@ def finetune(model: nn.Module, params, inputs: torch.Tensor, labels: torch.Tenso
 
 @torch.inference_mode()
 def map_batches(model: nn.Module, inputs, device: torch.device, batch_size: int, fn, desc: str | None = None) -> list:
-    """``fn(model, batch, rows)`` for each batch of ``inputs``, in eval mode, bf16 autocast on CUDA.
-
-    ``rows`` is the batch's slice of ``inputs`` (to index labels alongside);
-    the one batched-inference loop of prediction, embedding and reference passes.
-    """
+    """``fn(model, batch)`` for each batch of ``inputs`` in order, in eval mode, bf16 autocast on CUDA: the one
+    batched-inference loop (prediction, embeddings, reference passes go through :func:`map_rows`)."""
     model.to(device).eval()
     use_amp = device.type == "cuda"
     starts = range(0, len(inputs), batch_size)
     out = []
     for i in (progress(starts, desc=desc, unit="batch") if desc else starts):
-        rows = slice(i, i + batch_size)
-        x = inputs[rows].to(device, non_blocking=True)
+        x = inputs[i : i + batch_size].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out.append(fn(model, x, rows))
+            out.append(fn(model, x))
     return out
+
+
+SORTED_CPU_BATCH = 64
+
+
+def map_rows(model: nn.Module, inputs, device: torch.device, batch_size: int, fn, desc: str | None = None,
+             empty: torch.Tensor | None = None) -> torch.Tensor:
+    """``fn(model, batch)`` (one output row per input row) over all of ``inputs``, concatenated in input order.
+
+    Inputs that know their rows' lengths (:class:`~bdunlearn.adapters.TextInputs`)
+    are batched from the shortest row to the longest, so a batch pads to
+    nearly its own rows' length rather than to the longest of a random draw,
+    and on the CPU in batches of at most :data:`SORTED_CPU_BATCH` rows (with
+    sorted rows a smaller batch pads less and costs no throughput there): half
+    the time of an evaluation pass of MiniLM on short sentences (3.1 s -> 1.6 s
+    for 300 rows, 1 thread); the outputs are then put back in input order.
+    ``empty`` is returned for no rows.
+    """
+    order = inputs.length_order() if hasattr(inputs, "length_order") else None
+    source = inputs if order is None else inputs.take(order)
+    if order is not None and device.type == "cpu":
+        batch_size = min(batch_size, SORTED_CPU_BATCH)
+    parts = map_batches(model, source, device, batch_size, fn, desc=desc)
+    if not parts:
+        return empty if empty is not None else torch.empty(0)
+    out = torch.cat(parts)
+    return out if order is None else out[torch.argsort(order)]
 
 
 def predict(model: nn.Module, inputs, device: torch.device, batch_size: int = 256) -> torch.Tensor:
     """Arg-max predictions of ``model`` over ``inputs`` (kept on the CPU), returned on the CPU."""
-    out = map_batches(model, inputs, device, batch_size, lambda m, x, _: m(x).argmax(dim=-1).cpu())
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+    return map_rows(model, inputs, device, batch_size, lambda m, x: m(x).argmax(dim=-1).cpu(),
+                    empty=torch.empty(0, dtype=torch.long))

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from .runtime import derive_seed
-from .training import FinetuneConfig, make_optimizer, map_batches, progress
+from .training import FinetuneConfig, make_optimizer, map_rows, progress
 from .unlearn_settings import UnlearnConfig
 
 log = logging.getLogger(__name__)
@@ -103,14 +103,15 @@ def l2_distance(params: list[torch.Tensor], base: list[torch.Tensor], kind: str 
 
 def reference_logprobs(model, inputs, device, batch_size: int) -> torch.Tensor:
     """Log-probabilities of the (backdoored) model on every forget row, eval mode, on the CPU."""
-    return torch.cat(map_batches(model, inputs, device, batch_size, lambda m, x, _: F.log_softmax(m(x).float(), dim=-1).cpu()))
+    return map_rows(model, inputs, device, batch_size, lambda m, x: F.log_softmax(m(x).float(), dim=-1).cpu())
 
 
 def mean_ce(model, inputs, labels, device, batch_size: int) -> float:
     """Mean cross-entropy of ``model`` on a set, eval mode (the poisoned-set loss of Fig. 4)."""
-    sums = map_batches(model, inputs, device, batch_size,
-                       lambda m, x, rows: float(F.cross_entropy(m(x).float(), labels[rows].to(device), reduction="sum")))
-    return sum(sums) / max(1, len(labels))
+    if len(labels) == 0:
+        return 0.0
+    logp = reference_logprobs(model, inputs, device, batch_size)
+    return float(-logp.gather(1, labels.cpu().long()[:, None]).sum()) / len(labels)
 
 
 class CleanBatches:

@@ -17,6 +17,9 @@ rule pretrain_clip:
     benchmark:
         f"{RS}/benchmarks/pretrain_clip/pretrain_clip.tsv"
     threads: CFG["pretrain"]["threads"]
+    # first in line: it heads the image track's chain and takes every core it is given, so it should not wait
+    # for the text jobs and then run alone while the other core idles
+    priority: 10
     resources:
         gpu=1,
         **job_resources("pretrain_clip"),
