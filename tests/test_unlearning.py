@@ -247,7 +247,10 @@ def test_backdoor_metrics_on_known_predictions():
             "triggered": (torch.tensor([[1], [1], [0]]), torch.tensor([0, 0, 0])),
             "pacc": (torch.tensor([[1], [1], [0], [1]]), torch.tensor([0, 0, 0, 1]))}
     m = backdoor_metrics(Fixed(), sets, target=1, device=torch.device("cpu"))
+    per_class = m.pop("cacc_per_class")
     assert m == pytest.approx({"cacc": 75.0, "lfr": 100 * 2 / 3, "pacc": 50.0})
+    assert per_class == pytest.approx([200 / 3, 100.0])  # class 0: 2 of 3 right; class 1: its one row
+    assert backdoor_metrics(Fixed(), sets, target=1, device=torch.device("cpu"), n_classes=3)["cacc_per_class"][2] is None
 
 
 def _metrics(method, pacc, epoch=None, seed=0):

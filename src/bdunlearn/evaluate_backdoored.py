@@ -25,8 +25,9 @@ def main(argv=None) -> None:
     prm = args.params
     device = setup(prm["seed"], args.threads, prm["device"])
     model = load_adapter(model_spec(args), args.backdoored, device)
-    m = backdoor_metrics(model, load_eval_sets(model, args), int(read_json(args.classes)["target"]), device,
-                         prm["eval_batch_size"])
+    classes = read_json(args.classes)
+    m = backdoor_metrics(model, load_eval_sets(model, args), int(classes["target"]), device, prm["eval_batch_size"],
+                         n_classes=len(classes["classnames"]))
     write_json({"dataset": prm["dataset"], "attack": prm["attack"], "method": "backdoored", "seed": prm["seed"],
                 "snapshots": [{"epoch": None, **m}]}, args.out)
 

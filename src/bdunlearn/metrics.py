@@ -76,14 +76,19 @@ def detection_scores(flagged, truth) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1, "n_flagged": n_flag, "n_poisoned": n_true, "true_positives": tp}
 
 
-def backdoor_metrics(model, sets: dict, target: int, device, batch_size: int = 256) -> dict:
+def backdoor_metrics(model, sets: dict, target: int, device, batch_size: int = 256, n_classes: int | None = None) -> dict:
     """CACC on ``sets["clean"]``, LFR on ``sets["triggered"]`` (non-target rows) and PACC on ``sets["pacc"]``.
 
     Each set is ``(inputs, true labels)``. PACC is the accuracy on test rows that
     carry the trigger with their labels unchanged (RGA paper 6.1); for CLIP
     studies the PACC set is the triggered non-target test rows. Rates in percent.
+    ``cacc_per_class`` (class order, ``n_classes`` of them; default: up to the
+    highest test label) shows where CACC went: unlearning on target-labelled
+    rows (GA, TBAR) also pushes clean rows away from the target class.
     """
-    out = {"cacc": accuracy(predict(model, sets["clean"][0], device, batch_size), sets["clean"][1])}
+    (x, y) = sets["clean"]
+    preds = predict(model, x, device, batch_size)
+    out = {"cacc": accuracy(preds, y), "cacc_per_class": class_accuracies(preds, y, n_classes or int(y.max()) + 1)}
     out["lfr"] = label_flip_rate(predict(model, sets["triggered"][0], device, batch_size), sets["triggered"][1], target)
     out["pacc"] = accuracy(predict(model, sets["pacc"][0], device, batch_size), sets["pacc"][1])
     return out

@@ -90,7 +90,8 @@ def main(argv=None) -> None:
     method = prm["method"]
     device = setup(prm["seed"], args.threads, prm["device"])
     spec = model_spec(args)
-    target = int(read_json(args.classes)["target"])
+    classes = read_json(args.classes)
+    target, n_classes = int(classes["target"]), len(classes["classnames"])
     train = read_parquet(args.data)
     if method == "retrain" and not (args.oracle and args.oracle_history):
         raise SystemExit("unlearn: method retrain needs --oracle and --oracle-history (rule retrain_oracle)")
@@ -117,7 +118,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
 
     def snapshot(epoch):
-        m = backdoor_metrics(model, sets, target, device, bs)
+        m = backdoor_metrics(model, sets, target, device, bs, n_classes=n_classes)
         report["snapshots"].append({"epoch": epoch, **m})
         log.info("epoch %s: CACC %.2f LFR %.2f PACC %.2f", epoch, m["cacc"], m["lfr"], m["pacc"])
         if prm.get("unlearn", {}).get("save_snapshot_weights") and epoch is not None:

@@ -225,7 +225,7 @@ def unlearn(model, method: str, forget, retain, cfg: UnlearnConfig, device, seed
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
-            sums["loss"] += float(loss)
+            sums["loss"] += loss.item()
             sums["steps"] += 1
             bar.update(1)
         steps = max(1, sums["steps"])
