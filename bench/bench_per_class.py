@@ -50,13 +50,13 @@ def text_rows(seed_dir: Path) -> list[str]:
         bd = _load(bd_path)["snapshots"][-1]
         classes = _load(seed_dir / "data" / bd_path.parts[-4] / "classes.json")
         t = int(classes["target"])
+        others = [c for c in range(len(classes["classnames"])) if c != t]
+        before = _mean(bd["cacc_per_class"][c] for c in others)
         for method_dir in sorted(p for p in bd_path.parents[1].iterdir() if p.name != "backdoored" and p.is_dir()):
             if not (method_dir / "metrics.json").exists():
                 continue
             m = _load(method_dir / "metrics.json")
             last = m["snapshots"][-1]
-            others = [c for c in range(len(classes["classnames"])) if c != t]
-            before = _mean(bd["cacc_per_class"][c] for c in others)
             after = _mean(last["cacc_per_class"][c] for c in others)
             rows.append(f"| {m['dataset']} | {m['attack']} | {m['method']} | {classes['classnames'][t]} | "
                         f"{bd['cacc']:.2f} -> {last['cacc']:.2f} | {bd['cacc_per_class'][t]:.1f} -> {last['cacc_per_class'][t]:.1f} | "

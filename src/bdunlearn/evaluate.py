@@ -32,14 +32,14 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     prm = args.params
     device = setup(prm["seed"], args.threads, prm["device"])
-    target = int(read_json(args.classes)["target"])
+    classes = read_json(args.classes)
+    target, n_classes = int(classes["target"]), len(classes["classnames"])
     bs = prm["eval_batch_size"]
     model = load_adapter(model_spec(args))
     clean, triggered = model.load_split(args.test), model.load_split(args.test_triggered)
     alpha = float(read_json(args.alpha)["alpha"])
     out = {"dataset": prm["dataset"], "attack": prm["attack"], "seed": prm["seed"], "alpha": alpha,
            "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
-    n_classes = len(read_json(args.classes)["classnames"])
     bd = load_weights(args.backdoored)
     for name, state in (("zeroshot", None), ("backdoored", bd), ("tbar", negate(bd, load_weights(args.tau), alpha))):
         if state is not None:
