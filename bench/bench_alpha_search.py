@@ -36,7 +36,7 @@ from bdunlearn.clip_models import create_clip  # noqa: E402
 from bdunlearn.image_attacks import make_attack, to_float, to_uint8  # noqa: E402
 from bdunlearn.io import encode_png, save_weights, load_weights  # noqa: E402
 from bdunlearn.runtime import pick_device  # noqa: E402
-from bdunlearn.search_alpha import AlphaEvaluator  # noqa: E402
+from bdunlearn.tbar import AlphaEvaluator  # noqa: E402
 from bdunlearn.training import predict  # noqa: E402
 
 

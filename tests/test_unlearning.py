@@ -12,8 +12,11 @@ from bdunlearn import make_unlearning_table as tables
 from bdunlearn.cube import CubeConfig, detect, filter_clusters, keep_k_largest
 from bdunlearn.metrics import backdoor_metrics, detection_scores, label_flip_rate
 from bdunlearn.training import FinetuneConfig, finetune
-from bdunlearn.unlearning import (CleanBatches, RandomBatches, UnlearnConfig, ga_loss, kl_to_reference, l2_distance,
-                                  npo_term, regularised_names, rga_lambda, unlearn)
+from bdunlearn.methods.ga import ga_loss
+from bdunlearn.methods.gradient import UnlearnConfig
+from bdunlearn.methods.gradient_loop import CleanBatches, RandomBatches, unlearn
+from bdunlearn.methods.npo import npo_term
+from bdunlearn.methods.rga import kl_to_reference, l2_distance, regularised_names, rga_lambda
 
 
 def test_rga_lambda_and_loss_on_a_hand_computed_example():

@@ -108,6 +108,23 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_dropped_intermediate_weights_are_deleted_and_do_not_trigger_a_rerun(tmp_path):
+    """intermediate_weights: drop marks the backdoored and unlearned weights temp(): gone once no job needs them,
+    and a second run, whose results are all there, does nothing."""
+    cfg = yaml.safe_load(MICRO.read_text())
+    cfg["intermediate_weights"] = "drop"
+    cfg["datasets"] = {"synth": {**cfg["datasets"]["synth"], "attacks": ["badnets"]}}
+    cfg["unlearn"]["methods"] = ["ga"]
+    (tmp_path / "drop.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake("--cores", "2", "--configfile", "drop.yaml", cwd=tmp_path)
+    root = tmp_path / "results" / "micro"
+    assert len(pd.read_csv(root / "tables" / "unlearn.csv")) == 3  # backdoored, GA at epochs 1 and 2
+    assert (root / "seed0" / "unlearn" / "synth" / "badnets" / "ga" / "history.csv").is_file()
+    assert not list(root.rglob("*.safetensors"))  # backdoored and unlearned weights deleted
+    proc = snakemake("--cores", "2", "--configfile", "drop.yaml", cwd=tmp_path)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     """The micro study run once in a temp directory (shared by the tests below, which leave its outputs as they are)."""
@@ -222,3 +239,32 @@ def test_changing_a_knob_plans_only_the_jobs_downstream_of_it(micro_run, knob):
     path.write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
     assert job_stats(proc.stdout + proc.stderr) == expected
+
+
+def test_a_plugin_method_is_planned_run_and_tabulated(micro_run):
+    """A method registered from a plugin file (tests/toy_method.py) joins a finished study: only its jobs and the
+    table run, and its row is in the tables. With t = 0 it is the backdoored model, so its numbers are those.
+    Last in this module: it adds the plugin's outputs to the shared micro study."""
+    shutil.copy(Path(__file__).with_name("toy_method.py"), micro_run / "toy_method.py")
+    cfg = yaml.safe_load(MICRO.read_text())
+    cfg["plugins"] = ["toy_method.py"]
+    cfg["unlearn"]["methods"].append("interpolate")
+    cfg["unlearn"]["interpolate_t"] = 1.5
+    path = micro_run / "plugin.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run, check=False)
+    assert proc.returncode != 0 and "unlearn.interpolate_t" in proc.stdout + proc.stderr
+    cfg["unlearn"]["interpolate_t"] = 0.0
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
+    # synth unlearns with the top-level methods; digits lists its own, without the plugin's
+    assert job_stats(proc.stdout + proc.stderr) == {"unlearn": 2, "make_unlearning_table": 1}
+    snakemake("--cores", "2", "--configfile", path.name, cwd=micro_run)
+    root = micro_run / "results" / "micro"
+    unl = pd.read_csv(root / "tables" / "unlearn.csv")
+    for attack in ("badnets", "addsent"):
+        rows = unl[(unl["dataset"] == "synth") & (unl["attack"] == attack)].set_index("method")
+        assert rows.loc["interpolate", ["cacc", "lfr", "pacc"]].tolist() == rows.loc["backdoored", ["cacc", "lfr", "pacc"]].tolist()
+        m = json.loads((root / "seed0" / "unlearn" / "synth" / attack / "interpolate" / "metrics.json").read_text())
+        assert m["t"] == 0.0 and m["n_forget"] > 0
+    assert "Interp. ΔPACC" in (root / "tables" / "unlearn.md").read_text()

@@ -33,6 +33,20 @@ def model_spec(args) -> dict:
     raise SystemExit("the base model is needed: --model SPEC_JSON, or --pretrained DIR --head FILE for CLIP")
 
 
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    """The test sets of the unlearning track (CACC, LFR, PACC)."""
+    p.add_argument("--classes", required=True, help="classes.json of the dataset")
+    p.add_argument("--test", required=True, help="clean test split")
+    p.add_argument("--test-triggered", required=True, help="triggered non-target test rows (LFR)")
+    p.add_argument("--test-pacc", required=True, help="triggered test rows with unchanged labels (PACC)")
+
+
+def load_eval_sets(model, args) -> dict:
+    """``{"clean", "triggered", "pacc"}``: the test sets of :func:`add_eval_args`, decoded by ``model``."""
+    return {"clean": model.load_split(args.test), "triggered": model.load_split(args.test_triggered),
+            "pacc": model.load_split(args.test_pacc)}
+
+
 def add_tbar_model_args(p: argparse.ArgumentParser) -> None:
     """Inputs shared by the stages that rebuild the backdoored model and its trigger vector."""
     add_model_args(p)

@@ -18,6 +18,7 @@ import open_clip
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
+from .clip_resolution import check_pretrained
 from .io import load_weights, read_json, save_weights, write_json
 
 MODEL_CONFIG_DIR = Path(__file__).with_name("model_configs")
@@ -62,6 +63,7 @@ def create_clip(arch: str, pretrained: str | None = None, resolution: int | None
     weights file) the real loader ``open_clip.create_model_and_transforms`` is used."""
     check_arch(arch)
     if pretrained:
+        check_pretrained(pretrained)
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", native_resolution(arch))

@@ -1,4 +1,4 @@
-"""The model input resolution, resolved at Snakefile parse time without importing torch.
+"""The model input resolution and the pretrained-weights check, resolved at Snakefile parse time without importing torch.
 
 Data preparation stores images at this resolution, so it must be known before
 any model is built: the configured ``model.resolution`` or the architecture's
@@ -34,3 +34,13 @@ def model_resolution(model_cfg: dict) -> int:
                          "set model.resolution or use a known architecture")
     size = json.loads(f.read_text())["vision_cfg"]["image_size"]
     return int(size if isinstance(size, int) else size[0])
+
+
+def check_pretrained(pretrained: str) -> None:
+    """A local ``model.pretrained`` must be a .safetensors file: a pickled checkpoint (.pt, .bin) is refused,
+    never unpickled. An open_clip tag (``openai``, ``laion2b_s34b_b79k``) is left to open_clip, whose loader
+    runs ``torch.load`` with ``weights_only`` (torch >= 2.6 refuses arbitrary pickles)."""
+    looks_like_file = "/" in pretrained or "." in Path(pretrained).name
+    if looks_like_file and not pretrained.endswith(".safetensors"):
+        raise ValueError(f"config key 'model.pretrained': {pretrained!r} is not a .safetensors file; pickled "
+                         "checkpoints are refused (convert it with safetensors.torch.save_file)")

@@ -15,9 +15,10 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from .classnames import class_names, resolve_target
-from .clip_resolution import model_config_file
+from .clip_resolution import check_pretrained, model_config_file
 from .fidelity import apply_fidelity
 from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
+from . import methods
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -65,13 +66,37 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def validate(config: dict, schema_path: str | Path | None = None) -> dict:
-    """Validate against the JSON schema, filling defaults; returns a new dict.
+def with_registry(schema: dict) -> dict:
+    """The schema with the registered methods: ``unlearn.methods``' names and each method's hyperparameters
+    (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``)."""
+    props, defaults = methods.schema_fragments()
+    unlearn = schema["$defs"]["unlearn"]["properties"]
+    unlearn["methods"]["items"]["enum"] = methods.names()
+    unlearn.update(props)
+    schema["properties"]["unlearn"]["properties"].update(defaults)
+    return schema
 
-    A dataset's own ``attack_params`` are merged over the top-level ones before
+
+def load_plugins(config: dict) -> None:
+    """Import the config's ``plugins`` (methods register themselves), naming the key on failure."""
+    entries = config.get("plugins") or []
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ConfigError("invalid config:\n  config key 'plugins': expected a list of module names or .py files")
+    try:
+        methods.load_plugins(entries)
+    except (ImportError, FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"invalid config:\n  {err}") from None
+
+
+def validate(config: dict, schema_path: str | Path | None = None) -> dict:
+    """Validate against the JSON schema (with the registered methods), filling defaults; returns a new dict.
+
+    The config's ``plugins`` are imported first, so their methods are known. A
+    dataset's own ``attack_params`` are merged over the top-level ones before
     the defaults are filled, so a default never hides a top-level value.
     """
-    schema = yaml.safe_load(Path(schema_path or DEFAULT_SCHEMA).read_text())
+    load_plugins(config)
+    schema = with_registry(yaml.safe_load(Path(schema_path or DEFAULT_SCHEMA).read_text()))
     cfg = apply_fidelity(copy.deepcopy(config), deep_merge)
     for ds in (cfg.get("datasets") or {}).values():
         if isinstance(ds, dict) and isinstance(ds.get("attack_params"), dict) and isinstance(cfg.get("attack_params", {}), dict):
@@ -175,8 +200,13 @@ def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
         pre_ds = cfg["pretrain"]["dataset"]
         if cfg["pretrain"]["source"] == "dataset" and pre_ds is not None and pre_ds not in image_datasets(cfg):
             problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured image dataset; allowed: {', '.join(image_datasets(cfg))}")
-    elif _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
-        problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")
+    else:
+        try:
+            check_pretrained(model["pretrained"])
+        except ValueError as err:
+            problems.append(str(err))
+        if _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
+            problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")
     return problems
 
 

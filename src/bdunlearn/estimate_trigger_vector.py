@@ -1,19 +1,20 @@
-"""Rule ``estimate_trigger_vector``: TBAR's trigger vector (eq. 2).
+"""Rule ``estimate_trigger_vector``: TBAR's trigger vector (eq. 2) on the image track.
 
 The backdoored model is fine-tuned on the triggered forget set U_set (target
 labels) with the backdoor fine-tuning recipe (``trigger_vector`` config keys
-override it; the paper uses the same settings), giving
-theta(backdoored+trigger); the output is
+override it; the paper uses the same settings); the output is
 tau_trigger = theta(backdoored+trigger) - theta(backdoored) over the visual
-encoder's floating-point state, as safetensors.
+encoder's floating-point state, as safetensors (:func:`bdunlearn.tbar.trigger_vector`).
 """
 
 from __future__ import annotations
 
+from .adapters import load_adapter
 from .cli import add_model_args, model_spec, parser
-from .finetune_backdoor import run_finetune
-from .io import load_weights, save_weights, write_json
-from .task_vectors import norm, subtract
+from .io import save_weights, write_json
+from .runtime import setup
+from .task_vectors import norm
+from .tbar import trigger_vector
 
 
 def main(argv=None) -> None:
@@ -24,11 +25,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="trigger vector (.safetensors)")
     p.add_argument("--history", required=True)
     args = p.parse_args(argv)
-    prm = dict(args.params)
-    prm["finetune"] = prm["trigger_vector"]
-    model, report = run_finetune(prm, model_spec(args), args.forget, start_weights=args.backdoored,
-                                 threads=args.threads, tag="estimate_trigger_vector")
-    tau = subtract(model.editable_state(), load_weights(args.backdoored))
+    prm = args.params
+    device = setup(prm["seed"], args.threads, prm["device"])
+    model = load_adapter(model_spec(args), args.backdoored, device)
+    inputs, labels = model.load_split(args.forget)
+    tau, report = trigger_vector(model, prm, prm["trigger_vector"], inputs, labels, device, tag="estimate_trigger_vector")
     report["tau_norm"] = norm(tau)
     save_weights(tau, args.out, metadata={"definition": "theta(backdoored+trigger) - theta(backdoored)"})
     write_json(report, args.history)

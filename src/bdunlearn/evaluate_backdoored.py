@@ -8,11 +8,10 @@ method ``backdoored`` and one snapshot.
 from __future__ import annotations
 
 from .adapters import load_adapter
-from .cli import add_model_args, model_spec, parser
+from .cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
 from .io import read_json, write_json
 from .metrics import backdoor_metrics
 from .runtime import setup
-from .unlearn import add_eval_args, load_eval_sets
 
 
 def main(argv=None) -> None:

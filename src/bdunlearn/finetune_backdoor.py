@@ -1,4 +1,4 @@
-"""Rule ``finetune_backdoor`` (and the shared fine-tuning of ``estimate_trigger_vector`` and ReTrain).
+"""Rule ``finetune_backdoor`` (and ``retrain_oracle``): supervised fine-tuning of any adapter.
 
 Fine-tunes the editable weights of any adapter on the poisoned training set
 with cross-entropy. CLIP: the visual encoder through the frozen zero-shot head
@@ -10,28 +10,9 @@ weights (safetensors) and the per-epoch loss history (JSON).
 
 from __future__ import annotations
 
-from .adapters import load_adapter
 from .cli import add_model_args, model_spec, parser
 from .io import save_weights, write_json
-from .runtime import derive_seed, setup
-from .training import FinetuneConfig, finetune
-
-
-def finetune_adapter(model, params: dict, inputs, labels, device, tag: str) -> dict:
-    """Fine-tune ``model``'s editable weights with ``params["finetune"]``; returns the report."""
-    cfg = FinetuneConfig.from_dict(params["finetune"])
-    history = finetune(model, model.editable_parameters(), inputs, labels, cfg, device,
-                       seed=derive_seed(params["seed"], tag, params.get("dataset", ""), params.get("attack", "")), desc=tag)
-    return {"config": cfg.__dict__, "n_samples": int(len(labels)), "history": history}
-
-
-def run_finetune(params: dict, spec: dict, data, start_weights=None, threads=1, tag="finetune"):
-    """Fine-tune the adapter of ``spec`` (from ``start_weights``) on the Parquet split ``data``; returns (model on CPU, report)."""
-    device = setup(params["seed"], threads, params["device"])
-    model = load_adapter(spec, start_weights, device)
-    inputs, labels = model.load_split(data)
-    report = finetune_adapter(model, params, inputs, labels, device, tag)
-    return model.cpu(), report
+from .training import run_finetune
 
 
 def main(argv=None) -> None:

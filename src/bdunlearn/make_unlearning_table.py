@@ -10,8 +10,9 @@ job, and ``detection.json`` of every ``detect_cube`` job. Outputs:
   delta_pacc = |PACC(ReTrain) - PACC(method)|, per seed, then averaged.
 - ``unlearn.md`` / ``unlearn.tex``: Table 2's layout, one table per snapshot
   epoch (the paper's Tables 8, 9 and 2 are epochs 10, 20, 30): a row per
-  dataset and attack, a column group per method (Backdoored and ReTrain: CACC,
-  LFR, PACC; the others also delta-PACC). For CLIP datasets CACC is CA and LFR
+  dataset and attack, a column group per method in the registry's order, with
+  its label (bdunlearn.methods; Backdoored and ReTrain: CACC, LFR, PACC; the
+  others also delta-PACC). For CLIP datasets CACC is CA and LFR
   is ASR.
 - ``cube.csv`` / ``cube.md`` / ``cube.tex``: precision, recall and F1 of CUBE
   per dataset and attack (mean over seeds, 0-1).
@@ -24,10 +25,9 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from . import methods as registry
 from .io import read_json, write_csv, write_text
 
-METHOD_ORDER = ["backdoored", "retrain", "retrain_filtered", "ga", "npo", "rga", "tbar"]
-METHOD_LABELS = {"backdoored": "Backdoored", "retrain": "ReTrain", "retrain_filtered": "ReTrain (filtered)", "ga": "GA", "npo": "NPO", "rga": "RGA", "tbar": "TBAR"}
 ATTACK_LABELS = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "badnet": "BadNet",
                  "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 RATES = ["cacc", "lfr", "pacc", "delta_pacc"]
@@ -45,14 +45,33 @@ def long_table(metrics: list[dict]) -> pd.DataFrame:
     return add_delta_pacc(df)
 
 
+def method_order() -> list[str]:
+    """The backdoored model, then the registered methods in registration order (bdunlearn.methods)."""
+    return ["backdoored", *registry.names()]
+
+
+def label(method: str) -> str:
+    return "Backdoored" if method == "backdoored" else registry.get(method).label
+
+
+def reference_method() -> str:
+    """The method ΔPACC is measured against (ReTrain, the oracle)."""
+    return next(m.name for m in registry.REGISTRY.values() if m.reference)
+
+
+def per_epoch(method: str) -> bool:
+    return method != "backdoored" and registry.get(method).per_epoch
+
+
 def add_delta_pacc(df: pd.DataFrame) -> pd.DataFrame:
     """|PACC(ReTrain) - PACC(method)| per (dataset, attack, seed); NaN for the backdoored model and ReTrain itself."""
-    ref = df[df["method"] == "retrain"].set_index(["dataset", "attack", "seed"])["pacc"]
+    ref_method = reference_method()
+    ref = df[df["method"] == ref_method].set_index(["dataset", "attack", "seed"])["pacc"]
     keys = pd.MultiIndex.from_frame(df[["dataset", "attack", "seed"]])
     retrain_pacc = ref.reindex(keys).to_numpy() if len(ref) else np.full(len(df), np.nan)
     df = df.copy()
     df["delta_pacc"] = np.abs(retrain_pacc - df["pacc"].to_numpy())
-    df.loc[df["method"].isin(["retrain", "backdoored"]), "delta_pacc"] = np.nan
+    df.loc[df["method"].isin([ref_method, "backdoored"]), "delta_pacc"] = np.nan
     return df
 
 
@@ -75,18 +94,18 @@ def _cell(mean, std, col, pm) -> str:
 
 def _lookup(mean: pd.DataFrame, std: pd.DataFrame, dataset, attack, method, epoch):
     sel = (mean["dataset"] == dataset) & (mean["attack"] == attack) & (mean["method"] == method)
-    sel &= mean["epoch"].isna() if method in ("backdoored", "retrain", "retrain_filtered", "tbar") else (mean["epoch"] == epoch)
+    sel &= (mean["epoch"] == epoch) if per_epoch(method) else mean["epoch"].isna()
     idx = np.flatnonzero(sel.to_numpy())
     return (mean.iloc[idx[0]], std.iloc[idx[0]]) if len(idx) else (None, None)
 
 
 def _columns(method: str) -> list[str]:
-    return ["cacc", "lfr", "pacc"] if method in ("backdoored", "retrain") else RATES
+    return ["cacc", "lfr", "pacc"] if method in ("backdoored", reference_method()) else RATES
 
 
 def layout(mean: pd.DataFrame) -> tuple[list, list[str], list]:
     pairs = list(dict.fromkeys(zip(mean["dataset"], mean["attack"])))
-    methods = [m for m in METHOD_ORDER if m in set(mean["method"])]
+    methods = [m for m in method_order() if m in set(mean["method"])]
     epochs = sorted({int(e) for e in mean["epoch"].dropna()}) or [None]
     return pairs, methods, epochs
 
@@ -97,7 +116,7 @@ def to_markdown(mean: pd.DataFrame, std: pd.DataFrame) -> str:
     out = []
     for epoch in epochs:
         out.append(f"### After {epoch} unlearning epochs\n" if epoch is not None else "### Unlearning results\n")
-        head = ["Dataset", "Attack"] + [f"{METHOD_LABELS[m]} {names[c]}" for m in methods for c in _columns(m)]
+        head = ["Dataset", "Attack"] + [f"{label(m)} {names[c]}" for m in methods for c in _columns(m)]
         out.append("| " + " | ".join(head) + " |")
         out.append("|---|---|" + "---:|" * (len(head) - 2))
         for ds, att in pairs:
@@ -122,7 +141,7 @@ def to_latex(mean: pd.DataFrame, std: pd.DataFrame) -> str:
         ncols = sum(len(_columns(m)) for m in methods)
         out += [f"% {'after ' + str(epoch) + ' unlearning epochs' if epoch is not None else 'unlearning results'}",
                 r"\begin{tabular}{ll" + "r" * ncols + "}", r"\toprule"]
-        groups = " & ".join(rf"\multicolumn{{{len(_columns(m))}}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods)
+        groups = " & ".join(rf"\multicolumn{{{len(_columns(m))}}}{{c}}{{{label(m)}}}" for m in methods)
         out.append(rf"Dataset & Attack & {groups} \\")
         start, rules = 3, []
         for m in methods:
@@ -161,7 +180,9 @@ def main(argv=None) -> None:
     p.add_argument("--detections", nargs="*", default=[], help="detection.json of detect_cube")
     p.add_argument("--prefix", required=True, help="output path prefix: writes <prefix>.{csv,md,tex} and <prefix>_per_seed.csv")
     p.add_argument("--cube-prefix", default=None, help="writes <cube-prefix>.{csv,md,tex}")
+    p.add_argument("--plugins", nargs="*", default=[], help="the config's plugins (modules registering methods)")
     args = p.parse_args(argv)
+    registry.load_plugins(args.plugins)
     per_seed = long_table([read_json(m) for m in args.metrics])
     mean, std = aggregate(per_seed)
     write_csv(per_seed.round(4), f"{args.prefix}_per_seed.csv")

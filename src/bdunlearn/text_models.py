@@ -13,6 +13,10 @@ Decoder models (Llama and other causal LMs) classify from the last non-pad
 token, as ``*ForSequenceClassification`` does in transformers (RGA paper,
 footnote 1); their tokenizer gets the EOS token as pad token when it has none.
 With ``dtype: auto`` decoders load in bf16 on a GPU and fp32 elsewhere.
+
+Weights load from safetensors only (``use_safetensors=True``): a model
+directory that holds only a pickled ``pytorch_model.bin`` is refused, since
+users load untrusted, possibly backdoored checkpoints and unpickling runs code.
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ def load_text_model(name: str, num_labels: int, dtype: str = "auto", device: tor
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    # safetensors only: a pickled checkpoint (pytorch_model.bin) of a possibly backdoored model is never unpickled
     if head == "linear":
-        model = AutoModel.from_pretrained(path, dtype=torch_dtype)
+        model = AutoModel.from_pretrained(path, dtype=torch_dtype, use_safetensors=True)
     elif head == "auto":
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, dtype=torch_dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, dtype=torch_dtype,
+                                                                   use_safetensors=True)
     else:
         raise ValueError(f"config key 'text.model.head': {head!r}; allowed: linear, auto")
     if model.config.pad_token_id is None:

@@ -46,6 +46,27 @@ class FinetuneConfig:
         return cls(**known)
 
 
+def finetune_adapter(model, params: dict, inputs, labels, device, tag: str) -> dict:
+    """Fine-tune ``model``'s editable weights with ``params["finetune"]`` (seeded by the seed, ``tag``, dataset
+    and attack); returns the report (config, number of rows, per-epoch history)."""
+    cfg = FinetuneConfig.from_dict(params["finetune"])
+    history = finetune(model, model.editable_parameters(), inputs, labels, cfg, device,
+                       seed=derive_seed(params["seed"], tag, params.get("dataset", ""), params.get("attack", "")), desc=tag)
+    return {"config": cfg.__dict__, "n_samples": int(len(labels)), "history": history}
+
+
+def run_finetune(params: dict, spec: dict, data, start_weights=None, threads=1, tag="finetune"):
+    """Fine-tune the adapter of ``spec`` (from ``start_weights``) on the Parquet split ``data``; returns (model on CPU, report)."""
+    from .adapters import load_adapter
+    from .runtime import setup
+
+    device = setup(params["seed"], threads, params["device"])
+    model = load_adapter(spec, start_weights, device)
+    inputs, labels = model.load_split(data)
+    report = finetune_adapter(model, params, inputs, labels, device, tag)
+    return model.cpu(), report
+
+
 def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
     """Learning rate at ``step`` (0-based): linear warmup to ``base_lr``, then half-cosine to 0."""
     if step < warmup:

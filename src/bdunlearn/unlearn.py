@@ -1,32 +1,17 @@
-"""Rule ``unlearn``: one unlearning method on one backdoored model (any adapter), evaluated at its snapshots.
+"""Rule ``unlearn``: one registered unlearning method on one backdoored model (any adapter), evaluated.
 
-Methods (``method`` wildcard):
+The method (``method`` wildcard) comes from the registry
+(:mod:`bdunlearn.methods`; a plugin's module is in the params). This step
+loads what the method declares it needs: the adapter at its ``start`` weights
+(backdoored, pretrained, or ReTrain's oracle), the forget set - the rows CUBE
+flagged (``--flags``) or, without flags, the truly poisoned rows - and the
+retain set (every other training row), theta_base and the validation sets;
+then it runs the method and writes what it returns.
 
-- ``ga``, ``npo``, ``rga``: :func:`bdunlearn.unlearning.unlearn` from the
-  backdoored weights; metrics at every ``unlearn.snapshots`` epoch (paper: 10,
-  20, 30) and the poisoned-set loss per epoch (Fig. 4).
-- ``retrain``: the oracle (the paper's gold standard, and what the RGA
-  authors' code trains): the backdoor fine-tuning recipe from the pretrained
-  weights on the whole clean training split, whatever the detector found.
-  It does not depend on the attack, so rule ``retrain_oracle`` trains it once
-  per dataset (``--oracle``) and this rule evaluates it on each attack's test
-  sets. Every delta-PACC is measured against it.
-- ``retrain_filtered``: the same recipe on the training set minus the forget
-  rows (detect-then-retrain, as CUBE itself proposes): whatever the detector
-  misses is learned again.
-- ``tbar``: TBAR with the forget rows as U_set: the trigger vector
-  tau = theta(backdoored fine-tuned on the forget rows, with their labels) -
-  theta(backdoored), then the alpha grid search of ``search_alpha`` on the clean
-  and triggered validation sets (TBAR's rule), and theta_bd - alpha* tau. With
-  ``forget_set: cube`` this is detect-then-negate: the trigger is never used to
-  build the forget set (the triggered validation set still picks alpha).
-
-The forget set is the rows CUBE flagged (``--flags``) or, without flags, the
-truly poisoned rows; the clean retain set is every other training row. If the
-forget set is empty, every method but ReTrain reports the backdoored model
-unchanged (``empty_forget_set: true``) instead of failing the DAG.
-Outputs: ``metrics.json`` (CACC / LFR / PACC per snapshot, percent),
-``history.csv`` and the final weights ``model.safetensors``.
+If the forget set is empty, a method that starts from the backdoored weights
+reports the backdoored model unchanged (``empty_forget_set: true``) instead of
+failing the DAG. Outputs: ``metrics.json`` (CACC / LFR / PACC per snapshot,
+percent), ``history.csv`` and the final weights ``model.safetensors``.
 """
 
 from __future__ import annotations
@@ -38,28 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from .adapters import load_adapter
-from .cli import add_model_args, model_spec, parser
-from .finetune_backdoor import finetune_adapter
+from .cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
 from .io import read_json, read_parquet, save_weights, write_csv, write_json
+from .methods import UnlearnJob, import_method
 from .metrics import backdoor_metrics
-from .runtime import derive_seed, setup
-from .search_alpha import AlphaEvaluator, run_search
-from .task_vectors import negate, norm, subtract
-from .unlearning import UnlearnConfig, unlearn
+from .runtime import setup
 
 log = logging.getLogger(__name__)
-
-
-def add_eval_args(p) -> None:
-    p.add_argument("--classes", required=True, help="classes.json of the dataset")
-    p.add_argument("--test", required=True, help="clean test split")
-    p.add_argument("--test-triggered", required=True, help="triggered non-target test rows (LFR)")
-    p.add_argument("--test-pacc", required=True, help="triggered test rows with unchanged labels (PACC)")
-
-
-def load_eval_sets(model, args) -> dict:
-    return {"clean": model.load_split(args.test), "triggered": model.load_split(args.test_triggered),
-            "pacc": model.load_split(args.test_pacc)}
 
 
 def forget_mask(train: pd.DataFrame, flags_path) -> pd.Series:
@@ -77,42 +47,40 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     add_model_args(p)
     add_eval_args(p)
-    p.add_argument("--backdoored", default=None, help="backdoored weights (every method but retrain, retrain_filtered)")
+    p.add_argument("--backdoored", default=None, help="backdoored weights (methods that start from them)")
     p.add_argument("--data", required=True, help="poisoned training set (Parquet)")
     p.add_argument("--flags", default=None, help="flags.parquet of detect_cube (omit: ground-truth forget set)")
-    p.add_argument("--val", default=None, help="clean val split (tbar)")
-    p.add_argument("--val-triggered", default=None, help="triggered val rows (tbar)")
-    p.add_argument("--oracle", default=None, help="weights of retrain_oracle (retrain)")
-    p.add_argument("--oracle-history", default=None, help="its fine-tuning report (retrain)")
+    p.add_argument("--val", default=None, help="clean val split (methods with needs_val, e.g. tbar)")
+    p.add_argument("--val-triggered", default=None, help="triggered val rows (methods with needs_val)")
+    p.add_argument("--oracle", default=None, help="weights of retrain_oracle (methods that start from the oracle)")
+    p.add_argument("--oracle-history", default=None, help="its fine-tuning report")
     p.add_argument("--outdir", required=True)
     args = p.parse_args(argv)
     prm = args.params
-    method = prm["method"]
+    method = import_method(prm["method"], prm.get("plugin"))
+    start = {"backdoored": args.backdoored, "oracle": args.oracle, "base": None}[method.start]
+    if method.start != "base" and not start:
+        raise SystemExit(f"unlearn: method {method.name} starts from the {method.start} weights: --{method.start} is needed")
+    if method.start == "oracle" and not args.oracle_history:
+        raise SystemExit(f"unlearn: method {method.name} needs --oracle-history (rule retrain_oracle)")
+    if method.needs_val and not (args.val and args.val_triggered):
+        raise SystemExit(f"unlearn: method {method.name} needs --val and --val-triggered")
     device = setup(prm["seed"], args.threads, prm["device"])
     spec = model_spec(args)
     classes = read_json(args.classes)
     target, n_classes = int(classes["target"]), len(classes["classnames"])
     train = read_parquet(args.data)
-    if method == "retrain" and not (args.oracle and args.oracle_history):
-        raise SystemExit("unlearn: method retrain needs --oracle and --oracle-history (rule retrain_oracle)")
-    if not method.startswith("retrain") and not args.backdoored:
-        raise SystemExit(f"unlearn: method {method} needs --backdoored")
-    # the oracle was trained on the clean training split (retrain_oracle), whatever a detector found
-    flags = None if method == "retrain" else args.flags
+    # a method that reads no forget set (the oracle, trained on the clean split) ignores the detector's flags
+    flags = args.flags if method.forget_rows else None
     mask = forget_mask(train, flags)
     out = Path(args.outdir)
-    base = load_adapter(spec, None, device) if method in ("rga", "retrain_filtered") else None
-    if method == "retrain":
-        model = load_adapter(spec, args.oracle, device)
-    elif method == "retrain_filtered":
-        model = base
-    else:
-        model = load_adapter(spec, args.backdoored, device)
-    forget = None if method.startswith("retrain") else model.encode_frame(train[mask.to_numpy()])
-    retain = None if method == "retrain" else model.encode_frame(train[~mask.to_numpy()])
+    base = load_adapter(spec, None, device) if method.needs_base_state or method.start == "base" else None
+    model = base if method.start == "base" else load_adapter(spec, start, device)
+    forget = model.encode_frame(train[mask.to_numpy()]) if method.forget_rows else None
+    retain = model.encode_frame(train[~mask.to_numpy()]) if method.retain_rows else None
     sets = load_eval_sets(model, args)
     bs = prm["eval_batch_size"]
-    report = {"dataset": prm["dataset"], "attack": prm["attack"], "method": method, "seed": prm["seed"],
+    report = {"dataset": prm["dataset"], "attack": prm["attack"], "method": method.name, "seed": prm["seed"],
               "forget_set": "cube" if flags else "truth", "n_forget": int(mask.sum()), "n_retain": int((~mask).sum()),
               "n_forget_truly_poisoned": int((mask & train["is_poisoned"].astype(bool)).sum()), "snapshots": []}
     t0 = time.perf_counter()
@@ -121,48 +89,25 @@ def main(argv=None) -> None:
         m = backdoor_metrics(model, sets, target, device, bs, n_classes=n_classes)
         report["snapshots"].append({"epoch": epoch, **m})
         log.info("epoch %s: CACC %.2f LFR %.2f PACC %.2f", epoch, m["cacc"], m["lfr"], m["pacc"])
-        if prm.get("unlearn", {}).get("save_snapshot_weights") and epoch is not None:
-            save_weights(model.editable_state(), out / f"epoch{epoch}.safetensors", metadata={"method": method})
 
-    if report["n_forget"] == 0 and not method.startswith("retrain"):
-        # nothing was flagged: every method but ReTrain leaves the backdoored model as it is
-        log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method)
+    if report["n_forget"] == 0 and method.start == "backdoored":
+        # nothing was flagged: a method that edits the backdoored model leaves it as it is
+        log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method.name)
         report["empty_forget_set"] = True
-        for epoch in (prm["unlearn"]["snapshots"] if method in ("ga", "npo", "rga") else [None]):
+        for epoch in (prm["unlearn"]["snapshots"] if method.per_epoch else [None]):
             snapshot(epoch)
-        write_csv(pd.DataFrame(columns=["epoch", "train_loss", "poison_loss"]), out / "history.csv")
-    elif method in ("ga", "npo", "rga"):
-        cfg = UnlearnConfig.from_dict(prm["unlearn"])
-        base_state = {k: v.detach().clone() for k, v in base.editable_state().items()} if base is not None else None
-        del base
-        history = unlearn(model, method, forget, retain, cfg, device, derive_seed(prm["seed"], prm["dataset"], prm["attack"]),
-                          base_state=base_state, on_snapshot=snapshot)
-        write_csv(pd.DataFrame(history), out / "history.csv")
-    elif method == "retrain":
-        fit = read_json(args.oracle_history)
-        report["n_retain"] = fit["n_samples"]  # the rows the oracle was trained on
-        snapshot(None)
-        write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
-    elif method == "retrain_filtered":
-        fit = finetune_adapter(model, prm, *retain, device, tag="retrain")
-        snapshot(None)
-        write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
-    elif method == "tbar":
-        theta_bd = {k: v.detach().clone() for k, v in model.editable_state().items()}
-        fit = finetune_adapter(model, {**prm, "finetune": prm["tbar_finetune"]}, *forget, device, tag="unlearn-tbar")
-        tau = subtract(model.editable_state(), theta_bd)
-        model.load_editable_state(theta_bd)
-        ev = AlphaEvaluator(model, theta_bd, tau, model.load_split(args.val), model.load_split(args.val_triggered),
-                            target, device, bs)
-        chosen = run_search(ev, prm["alpha_search"], out, f"{prm['dataset']} / {prm['attack']} (forget set: {report['forget_set']})")
-        model.load_editable_state(negate(theta_bd, tau, chosen["alpha"]))
-        report.update(alpha=chosen["alpha"], tau_norm=norm(tau))
-        snapshot(None)
-        write_csv(pd.DataFrame(fit["history"]), out / "history.csv")
+        history = pd.DataFrame(columns=["epoch", "train_loss", "poison_loss"])
     else:
-        raise ValueError(f"unknown method {method!r}; allowed: ga, npo, rga, retrain, retrain_filtered, tbar")
+        job = UnlearnJob(params=prm, device=device, model=model, base=base, forget=forget, retain=retain,
+                         target=target, out=out, report=report, snapshot=snapshot,
+                         paths={"val": args.val, "val_triggered": args.val_triggered, "oracle_history": args.oracle_history})
+        del base
+        result = method.run(job)
+        history = result.pop("history")
+        report.update(result)
+    write_csv(history, out / "history.csv")
     report["seconds"] = time.perf_counter() - t0
-    save_weights(model.editable_state(), out / "model.safetensors", metadata={"method": method})
+    save_weights(model.editable_state(), out / "model.safetensors", metadata={"method": method.name})
     write_json(report, out / "metrics.json")
 
 

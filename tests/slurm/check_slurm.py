@@ -7,11 +7,13 @@ has started slurmctld and slurmd. It
    a partition that admits only the account ``bdu`` with no account given, and
    ``set-resources`` naming a rule the workflow does not have;
 2. runs the micro config through ``workflow/profiles/slurm``, cancels one running
-   GPU job with ``scancel`` (a job killed by the cluster), lets the run fail, then
-   reruns it: the rerun must finish and leave every output of the first run untouched;
-3. checks that every job went through ``sbatch`` (one SLURM job per Snakemake job,
-   all COMPLETED but the cancelled one) and that GPU rules, and only they, asked
-   for a GPU of the profile's model (``scontrol show job``: ``TresPerJob=gres:gpu:fake:1``);
+   GPU job with ``scancel`` (a job killed by the cluster, as on a preempted node):
+   the profile's ``retries`` resubmit it and the run must finish; a second run must
+   submit nothing and leave every output untouched;
+3. checks that every job but the ``localrules`` (tables and plots, run in the main
+   process) went through ``sbatch`` (one SLURM job per Snakemake job, all COMPLETED
+   but the cancelled one, whose retry completed) and that GPU rules, and only they,
+   asked for a GPU of the profile's model (``scontrol show job``: ``TresPerJob=gres:gpu:fake:1``);
 4. runs the same config locally (workstation profile) and checks that both runs
    wrote the same files with the same bytes (logs, benchmarks and plots aside).
 
@@ -40,6 +42,7 @@ PROFILE = REPO / "workflow" / "profiles" / "slurm"
 MICRO = REPO / "tests" / "micro_config.yaml"
 GPU_RULES = gpu_rules()  # every rule with resources gpu=1 in workflow/rules/*.smk
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+LOCAL_RULES = {"make_table", "make_unlearning_table", "plot_poison_loss"}  # localrules in workflow/rules/tables.smk
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3"]
 
 
@@ -81,11 +84,21 @@ def check_bad_profiles() -> None:
 
 def submissions(text: str) -> list[tuple[str, str]]:
     """(rule, SLURM job id) of every submission a run log reports."""
+    return [(rule, sid) for rule, sid, _ in submitted_jobs(text)]
+
+
+def submitted_jobs(text: str) -> list[tuple[str, str, str]]:
+    """(rule, SLURM job id, Snakemake job) of every submission a run log reports (a retry keeps its job)."""
     out = []
-    for _job, slurm_id, path in SUBMITTED.findall(text):
+    for job, slurm_id, path in SUBMITTED.findall(text):
         m = re.search(r"/rule_(\w+)/", path)
-        out.append((m.group(1) if m else "?", slurm_id))
+        out.append((m.group(1) if m else "?", slurm_id, job))
     return out
+
+
+def local_jobs(text: str) -> list[str]:
+    """The rules of the jobs a run log shows run in the main process (``localrule``), the target rule aside."""
+    return [r for r in re.findall(r"^localrule (\w+):", text, re.M) if r != "all"]
 
 
 def scontrol_job(slurm_id: str) -> dict:
@@ -94,8 +107,8 @@ def scontrol_job(slurm_id: str) -> dict:
     return dict(tok.split("=", 1) for tok in text.split() if "=" in tok)
 
 
-def run_with_cancel(d: Path) -> tuple[list, str]:
-    """First SLURM run: scancel the first GPU finetune job while it runs; return (submissions, cancelled id)."""
+def run_with_cancel(d: Path) -> tuple[str, str]:
+    """First SLURM run: scancel the first GPU finetune job while it runs; return (run log, cancelled id)."""
     cmd = snakemake_cmd("--workflow-profile", str(PROFILE), *FAST)
     with open(d / "run1.log", "w") as out:
         proc = subprocess.Popen(cmd, cwd=d, stdout=out, stderr=subprocess.STDOUT, env=slurm_env())
@@ -115,8 +128,8 @@ def run_with_cancel(d: Path) -> tuple[list, str]:
             raise AssertionError("first SLURM run did not end in 15 minutes")
     text = (d / "run1.log").read_text()
     assert cancelled is not None, "no finetune_backdoor job was seen running\n" + text[-3000:]
-    assert proc.returncode != 0, "the run with a cancelled job reported success"
-    return submissions(text), cancelled
+    assert proc.returncode == 0, "the cancelled job was not retried to success (profile: retries)\n" + text[-3000:]
+    return text, cancelled
 
 
 def outputs(root: Path) -> dict[str, Path]:
@@ -147,26 +160,34 @@ def main() -> int:
     check_bad_profiles()
 
     d = workdir("run")
-    first, cancelled = run_with_cancel(d)
-    before = {k: p.stat().st_mtime_ns for k, p in outputs(d / "results").items()}
-    log(f"first run: {len(first)} jobs submitted, failed as expected after the cancel; {len(before)} outputs kept")
+    text, cancelled = run_with_cancel(d)
+    first = submissions(text)
+    jobs = submitted_jobs(text)
+    retried = [j for r, sid, j in jobs if sid == cancelled]
+    again = [sid for r, sid, j in jobs if j == retried[0] and sid != cancelled]
+    assert len(again) == 1, f"the cancelled job {cancelled} was resubmitted {len(again)} times"
+    log(f"first run: {len(first)} jobs submitted; the cancelled job was retried as {again[0]} and the run finished")
+    in_main = local_jobs(text)
+    assert set(in_main) == LOCAL_RULES and not LOCAL_RULES & {r for r, _ in first}, (in_main, LOCAL_RULES)
+    steps = re.search(r"(\d+) of (\d+) steps \(100%\) done", text)
+    # every step but the target rule `all` and the localrules was an sbatch job (the retry: one more submission)
+    assert steps and int(steps.group(2)) == len(first) - 1 + len(in_main) + 1, \
+        f"ran {steps and steps.group(0)}, submitted {len(first)}, local {len(in_main)}"
+    log(f"{len(in_main)} table and plot jobs ran in the main process (localrules): {', '.join(sorted(set(in_main)))}")
 
+    before = {k: p.stat().st_mtime_ns for k, p in outputs(d / "results").items()}
     res = subprocess.run(snakemake_cmd("--workflow-profile", str(PROFILE), *FAST), cwd=d, capture_output=True,
                          text=True, env=slurm_env())
     (d / "run2.log").write_text(res.stdout + res.stderr)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     second = submissions(res.stdout + res.stderr)
+    assert not second and "Nothing to be done" in res.stdout + res.stderr, second
     after = outputs(d / "results")
     redone = [k for k, m in before.items() if after[k].stat().st_mtime_ns != m]
-    assert not redone, f"the rerun rewrote finished outputs: {redone[:10]}"
-    assert any(r == "finetune_backdoor" for r, _ in second), "the rerun did not redo the cancelled job"
-    log(f"rerun: {len(second)} jobs submitted, finished; no output of the first run rewritten")
+    assert not redone, f"the second run rewrote finished outputs: {redone[:10]}"
+    log(f"second run: nothing submitted, no output of the first run rewritten ({len(before)} outputs)")
 
-    # every job of both runs went through sbatch; GPU tagging as the rules and the profile say
-    steps = re.search(r"(\d+) of (\d+) steps \(100%\) done", res.stdout + res.stderr)
-    # every step but the target rule `all` (no shell: Snakemake settles it itself) was an sbatch job
-    assert steps and int(steps.group(2)) == len(second) + 1, f"rerun ran {steps and steps.group(0)}, submitted {len(second)}"
-    for rule, sid in first + second:
+    for rule, sid in first:
         job = scontrol_job(sid)
         expected = "CANCELLED" if sid == cancelled else "COMPLETED"
         assert job.get("JobState") == expected, (rule, sid, job.get("JobState"), expected)
@@ -175,8 +196,8 @@ def main() -> int:
             assert tres == "gres:gpu:fake:1", (rule, sid, tres)
         else:
             assert "gpu" not in tres, (rule, sid, tres)
-    rules_seen = {r for r, _ in first + second}
-    log(f"{len(first) + len(second)} SLURM jobs checked with scontrol; rules: {', '.join(sorted(rules_seen))}")
+    rules_seen = {r for r, _ in first}
+    log(f"{len(first)} SLURM jobs checked with scontrol; rules: {', '.join(sorted(rules_seen))}")
 
     local = workdir("local")
     res = subprocess.run(snakemake_cmd("--cores", "2"), cwd=local, capture_output=True, text=True)

@@ -14,7 +14,7 @@ from bdunlearn.config import (  # noqa: E402
     text_datasets,
 )
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
-from bdunlearn.unlearn_settings import method_keys  # noqa: E402
+from bdunlearn import methods as method_registry  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -31,7 +31,7 @@ TEXT_DATASETS = text_datasets(CFG)
 VIEWS = {d: dataset_view(CFG, d) for d in DATASETS}
 PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, attack) in config order
 ATTACKS = sorted({a for _, a in PAIRS})
-METHODS = ["ga", "npo", "rga", "retrain", "retrain_filtered", "tbar"]
+METHODS = method_registry.names()  # the registry (bdunlearn.methods), the config's plugins included
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
 RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
 SRC = str(Path(workflow.basedir) / "src")
@@ -64,6 +64,12 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     attack="|".join(ATTACKS),
     method="|".join(METHODS),
+
+
+def model_weights(path):
+    """A large model-weights output: temp() when the config drops intermediate weights (intermediate_weights: drop),
+    so a Llama-2-7B study does not keep every fine-tuned model (about 13.5 GB each)."""
+    return temp(path) if CFG["intermediate_weights"] == "drop" else path
 
 
 def one_of(names):
@@ -130,20 +136,18 @@ def eval_params(w):
     return job_params(w, "device", "eval_batch_size")
 
 
+def method_of(w):
+    return method_registry.get(w.method)
+
+
 def unlearn_params(w):
-    """What an unlearning job of one method reads: GA / NPO / RGA their own unlearn keys
-    (bdunlearn.unlearn_settings.method_keys), ReTrain (filtered) the fine-tuning recipe, TBAR its trigger-vector
-    recipe and the alpha search; ReTrain only evaluates the oracle."""
-    ds = VIEWS[w.dataset]
-    un = ds["unlearn"]
-    prm = job_params(w, "device", "eval_batch_size", method=w.method)
-    if w.method == "tbar":
-        prm["tbar_finetune"] = {**ds["trigger_vector"], **un.get("tbar", {})}
-        prm["alpha_search"] = ds["alpha_search"]
-    elif w.method == "retrain_filtered":
-        prm["finetune"] = ds["finetune"]
-    elif w.method != "retrain":  # the oracle's recipe reaches it through its weights (retrain_oracle)
-        prm["unlearn"] = {k: un[k] for k in method_keys(w.method) if k in un}
+    """What an unlearning job reads: the seed, device, batch size and what its method declares
+    (``Method.params``: GA / NPO / RGA their own unlearn keys, ReTrain (filtered) the fine-tuning recipe, TBAR its
+    trigger-vector recipe and the alpha search; ReTrain, the oracle, nothing more), and a plugin's module."""
+    m = method_of(w)
+    prm = job_params(w, "device", "eval_batch_size", method=w.method, **m.params(VIEWS[w.dataset]))
+    if not method_registry.is_builtin(m):
+        prm["plugin"] = m.source
     return prm
 
 
@@ -216,7 +220,8 @@ def tbar_pairs():
 
 
 def gradient_methods(dataset):
-    return [m for m in VIEWS[dataset]["unlearn"]["methods"] if m in ("ga", "npo", "rga")]
+    """The dataset's methods with a per-epoch forget-set loss (plot_poison_loss)."""
+    return [m for m in VIEWS[dataset]["unlearn"]["methods"] if method_registry.get(m).per_epoch]
 
 
 def uses_cube(dataset):
@@ -234,18 +239,18 @@ def table_outputs():
 
 
 def unlearn_inputs(w):
-    """The backdoored weights (every method but the two ReTrains), the forget set's flags (when CUBE chooses
-    it; ReTrain, the oracle, never reads them), ReTrain's oracle
-    model (trained once per dataset by retrain_oracle) and, for TBAR, the validation sets of its alpha search."""
-    out = {}
-    if not w.method.startswith("retrain"):  # both ReTrains start from the pretrained weights
+    """What the job's method declares it needs: the backdoored weights (methods that start from them), the
+    forget set's flags (when CUBE chooses it, for methods that read a forget set), ReTrain's oracle model (trained
+    once per dataset by retrain_oracle) and the validation sets (TBAR's alpha search)."""
+    m, out = method_of(w), {}
+    if m.start == "backdoored":
         out["backdoored"] = f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/backdoored.safetensors"
-    if uses_cube(w.dataset) and w.method != "retrain":
+    if uses_cube(w.dataset) and m.forget_rows:
         out["flags"] = f"{R}/seed{w.seed}/cube/{w.dataset}/{w.attack}/flags.parquet"
-    if w.method == "retrain":
+    if m.start == "oracle":
         out["oracle"] = f"{R}/seed{w.seed}/models/{w.dataset}/oracle/model.safetensors"
         out["oracle_history"] = f"{R}/seed{w.seed}/models/{w.dataset}/oracle/history.json"
-    if w.method == "tbar":
+    if m.needs_val:
         out["val"] = f"{R}/seed{w.seed}/data/{w.dataset}/val.parquet"
         out["val_triggered"] = f"{R}/seed{w.seed}/poisoned/{w.dataset}/{w.attack}/val_triggered.parquet"
     return out

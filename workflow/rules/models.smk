@@ -58,7 +58,7 @@ rule finetune_backdoor:
         unpack(model_inputs),
         data=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
     output:
-        weights=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.safetensors",
+        weights=model_weights(f"{RS}/models/{{dataset}}/{{attack}}/backdoored.safetensors"),
         history=f"{RS}/models/{{dataset}}/{{attack}}/backdoored.json",
     params:
         args=lambda w: as_arg(finetune_params(w)),

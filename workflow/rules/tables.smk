@@ -1,5 +1,12 @@
 # Stage 5: paper-style tables (CSV, Markdown, LaTeX) and plots.
 
+# seconds of pandas / matplotlib each: on SLURM they run in the main process instead of waiting in the queue
+localrules:
+    make_table,
+    make_unlearning_table,
+    plot_poison_loss,
+
+
 
 rule make_table:
     input:
@@ -33,13 +40,14 @@ rule make_unlearning_table:
     params:
         prefix=lambda w, output: output.csv[: -len(".csv")],
         cube_prefix=lambda w, output: output.cube_csv[: -len(".csv")],
+        plugins=" ".join(shlex.quote(p) for p in CFG["plugins"]),
     log:
         f"{R}/logs/make_unlearning_table/unlearn.log",
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu make_unlearning_table --metrics {input.metrics} --detections {input.detections} "
-        "--prefix {params.prefix} --cube-prefix {params.cube_prefix} > {log} 2>&1"
+        "--prefix {params.prefix} --cube-prefix {params.cube_prefix} --plugins {params.plugins} > {log} 2>&1"
 
 
 rule plot_poison_loss:

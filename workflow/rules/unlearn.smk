@@ -31,7 +31,7 @@ rule retrain_oracle:
         unpack(model_inputs),
         data=f"{RS}/data/{{dataset}}/train.parquet",
     output:
-        weights=f"{RS}/models/{{dataset}}/oracle/model.safetensors",
+        weights=model_weights(f"{RS}/models/{{dataset}}/oracle/model.safetensors"),
         history=f"{RS}/models/{{dataset}}/oracle/history.json",
     params:
         args=lambda w: as_arg(oracle_params(w)),
@@ -60,7 +60,7 @@ rule unlearn:
     output:
         metrics=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/metrics.json",
         history=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/history.csv",
-        weights=f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/model.safetensors",
+        weights=model_weights(f"{RS}/unlearn/{{dataset}}/{{attack}}/{{method}}/model.safetensors"),
     params:
         args=lambda w: as_arg(unlearn_params(w)),
         model=lambda w: as_arg(model_spec(w)),
