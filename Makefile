@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bdunlearn-installed
 CORES ?= 2
 
-.PHONY: install run test test-slurm lint dryrun bench clean
+.PHONY: install run report test test-slurm lint dryrun bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/snakemake --cores $(CORES)
+
+# the HTML report of a finished study: every table and plot, with captions (snakemake --report);
+# another study: make report CONFIG=configs/<table>.yaml
+CONFIG ?=
+report: install
+	$(BIN)/python -m bdunlearn.report $(if $(CONFIG),--configfile $(CONFIG))
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -7,6 +7,10 @@ from snakemake.utils import min_version
 min_version("8.10")
 
 
+# `make report` (snakemake --report results/<study>/report.html): every table and plot, with captions
+report: "workflow/report/workflow.rst"
+
+
 # The embedded default applies only when no --configfile is given, so a paper
 # config never inherits the default's datasets (Snakemake would merge them).
 if not workflow.overwrite_configfiles:

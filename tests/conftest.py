@@ -31,6 +31,8 @@ def _stand_in_local_data(config, root):
         hk = (ds.get("attack_params") or {}).get("hiddenkiller", {}).get("path")
         if hk:
             (Path(root) / hk).mkdir(parents=True, exist_ok=True)
+            for split in ("train", "dev", "test"):
+                (Path(root) / hk / f"{split}.tsv").touch()
 
 
 @pytest.fixture

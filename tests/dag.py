@@ -27,3 +27,14 @@ def gpu_rules(rules_dir: Path = RULES_DIR) -> set[str]:
                     f"GPU rule {name} must run its module through bdu_gpu (the GPU lease)"
                 rules.add(name)
     return rules
+
+
+def local_rules(rules_dir: Path = RULES_DIR) -> set[str]:
+    """The rules named in a ``localrules:`` block of ``workflow/rules/*.smk`` (run in Snakemake's main process)."""
+    rules = set()
+    for smk in rules_dir.glob("*.smk"):
+        text = smk.read_text()
+        if "\nlocalrules:" in text:
+            block = text.split("\nlocalrules:", 1)[1].split("\n\n", 1)[0]
+            rules |= {name.strip() for name in block.replace("\n", " ").split(",") if name.strip()}
+    return rules

@@ -1,6 +1,8 @@
 """The Snakemake DAG end to end: lint, dry runs of every config, and a micro study in a temp directory."""
 
+import base64
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +167,8 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
             hist = pd.read_csv(root / "seed0" / "unlearn" / ds / attack / "rga" / "history.csv")
             assert list(hist["epoch"]) == [1, 2] and hist["lambda"].between(0, 1).all()
             assert (root / "seed0" / "unlearn" / ds / attack / "poison_loss.png").stat().st_size > 0
+        curves = pd.read_csv(root / "seed0" / "models" / ds / "finetune_loss.csv")  # every attack and the oracle
+        assert sorted(set(curves["model"])) == sorted(attacks + ["oracle (clean)"]) and (curves["loss"] > 0).all()
             assert (root / "seed0" / "cube" / ds / attack / "scatter.png").stat().st_size > 0
     # the CLIP study unlearns CUBE's flagged rows, the text study the true poisoned rows (micro config)
     tbar_cube = json.loads((root / "seed0" / "unlearn" / "digits" / "blended" / "tbar" / "metrics.json").read_text())
@@ -180,6 +184,8 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     assert oracle[0]["snapshots"][0]["cacc"] == oracle[1]["snapshots"][0]["cacc"]
     cube = pd.read_csv(root / "tables" / "cube.csv")
     assert len(cube) == 4 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    for table in ("tbar", "unlearn"):
+        assert (root / "tables" / f"{table}_ca_vs_asr.png").stat().st_size > 0
     md = (root / "tables" / "unlearn.md").read_text()
     assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | AddSent |" in md
 
@@ -205,24 +211,46 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
             assert second == text, p
 
 
+def test_the_html_report_holds_every_table_and_plot(micro_run):
+    """`make report` (bdunlearn.report: snakemake --report) on the finished micro study: one HTML file with each
+    table (its CSV embedded, decodable, equal to the file) and each plot kind, with their captions."""
+    proc = subprocess.run([sys.executable, "-m", "bdunlearn.report", "--configfile", "micro.yaml",
+                           "--snakefile", str(REPO / "Snakefile")], cwd=micro_run, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (micro_run / "results" / "micro" / "report.html").read_text()
+    for table in ("tbar", "unlearn", "cube"):
+        path = f"results/micro/tables/{table}.csv"
+        m = re.search(re.escape(f'"{path}"') + r'.*?"data_uri": "data:text/csv;charset=utf8;filename=[^;]+;base64,([^"]+)"', html)
+        assert m, table
+        assert base64.b64decode(m.group(1)) == (micro_run / path).read_bytes(), table
+    for caption in ("TBAR paper, Table 1", "RGA paper, Table 2", "RGA paper, Table 7", "Clean accuracy against attack success",
+                    "RGA paper, Fig. 4", "Backdoor fine-tuning: training cross-entropy", "alpha search", "CUBE on"):
+        assert caption in html, caption
+    for plot in ("tbar_ca_vs_asr.png", "unlearn_ca_vs_asr.png", "finetune_loss.png", "poison_loss.png", "alpha_search.png",
+                 "scatter.png", "examples.png"):
+        assert plot in html, plot
+
+
 # The jobs a change of one config key must plan on a finished micro study, by rule (the 'all' target aside):
 # exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
 # (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods.
-_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1}
+_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1,
+                "plot_tradeoff": 2}
 _DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                          "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
-                         "plot_poison_loss": 2, "make_unlearning_table": 1}
+                         "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2}
 KNOBS = {
     "alpha_search.max_asr": (lambda c: c["alpha_search"].update(max_asr=5.0), _TBAR_SEARCH),
     "alpha_search.grid": (lambda c: c["alpha_search"].update(grid=[0.0, 0.75]), _TBAR_SEARCH),
     # the last snapshot must equal the epochs, so both move (GA / NPO / RGA read both)
     "unlearn.epochs": (lambda c: c["unlearn"].update(epochs=3, snapshots=[1, 3]),
-                       {"unlearn": 12, "plot_poison_loss": 4, "make_unlearning_table": 1}),
+                       {"unlearn": 12, "plot_poison_loss": 4, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     "unlearn.rga_beta": (lambda c: c["unlearn"].update(rga_beta=0.1),
-                         {"unlearn": 4, "plot_poison_loss": 4, "make_unlearning_table": 1}),
+                         {"unlearn": 4, "plot_poison_loss": 4, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     # CUBE's flags feed digits' GA / NPO / RGA / TBAR (ReTrain is the oracle: it never reads them)
     "cube.min_samples": (lambda c: c["cube"].update(min_samples=6),
-                         {"detect_cube": 4, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1}),
+                         {"detect_cube": 4, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1,
+                          "plot_tradeoff": 1}),
     # the recipe also trains ReTrain's oracle, once per dataset; the poison rate does not reach it
     "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {"retrain_oracle": 1, **_DIGITS_FROM_BACKDOOR}),
     "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
@@ -258,7 +286,7 @@ def test_a_plugin_method_is_planned_run_and_tabulated(micro_run):
     path.write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
     # synth unlearns with the top-level methods; digits lists its own, without the plugin's
-    assert job_stats(proc.stdout + proc.stderr) == {"unlearn": 2, "make_unlearning_table": 1}
+    assert job_stats(proc.stdout + proc.stderr) == {"unlearn": 2, "make_unlearning_table": 1, "plot_tradeoff": 1}
     snakemake("--cores", "2", "--configfile", path.name, cwd=micro_run)
     root = micro_run / "results" / "micro"
     unl = pd.read_csv(root / "tables" / "unlearn.csv")
@@ -268,3 +296,11 @@ def test_a_plugin_method_is_planned_run_and_tabulated(micro_run):
         m = json.loads((root / "seed0" / "unlearn" / "synth" / attack / "interpolate" / "metrics.json").read_text())
         assert m["t"] == 0.0 and m["n_forget"] > 0
     assert "Interp. ΔPACC" in (root / "tables" / "unlearn.md").read_text()
+
+
+def test_tables_and_plots_are_localrules_and_gpu_rules_are_not():
+    from dag import gpu_rules, local_rules
+
+    rules = {b.split(":", 1)[0] for smk in (REPO / "workflow" / "rules").glob("*.smk")
+             for b in smk.read_text().split("\nrule ")[1:]}
+    assert local_rules() == {r for r in rules if r.startswith(("make_", "plot_"))} and not local_rules() & gpu_rules()

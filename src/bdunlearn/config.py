@@ -18,7 +18,7 @@ from .classnames import class_names, resolve_target
 from .clip_resolution import check_pretrained, model_config_file
 from .fidelity import apply_fidelity
 from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
-from . import methods
+from . import fetch, methods
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -214,7 +214,7 @@ def _check_text_dataset(cfg: dict, name: str, ds: dict, attacks: list, base_dir:
     key, problems = f"datasets.{name}", []
     if ds["source"] in ("tsv", "hf") and ds["source"] not in ds:
         problems.append(f"config key '{key}.{ds['source']}': required for source {ds['source']!r}")
-    elif ds["source"] == "tsv":
+    elif ds["source"] == "tsv" and not fetch.provides(ds["tsv"]["path"]):  # else rule fetch_data downloads it
         path = base_dir / Path(ds["tsv"]["path"]).expanduser()
         for f in ("train.tsv", "dev.tsv", "test.tsv"):
             if not (path / f).is_file():
@@ -227,8 +227,12 @@ def _check_text_dataset(cfg: dict, name: str, ds: dict, attacks: list, base_dir:
         if not hk:
             problems.append(f"config key '{key}.attack_params.hiddenkiller.path': required by attack hiddenkiller "
                             "(directory of the poisoned train/dev/test TSV files)")
-        elif not (base_dir / Path(hk).expanduser()).is_dir():
-            problems.append(f"config key '{key}.attack_params.hiddenkiller.path': directory {hk!r} does not exist")
+        elif not fetch.provides(hk):  # else rule fetch_data downloads it
+            for f in ("train.tsv", "dev.tsv", "test.tsv"):
+                if not (base_dir / Path(hk).expanduser() / f).is_file():
+                    problems.append(f"config key '{key}.attack_params.hiddenkiller.path': {str(Path(hk) / f)!r} does not "
+                                    "exist (expected the poisoned train.tsv, dev.tsv, test.tsv)")
+                    break
     names = ds.get("classnames")
     if isinstance(names, str):
         problems.append(f"config key '{key}.classnames': presets are for image datasets; give a list of class names or null")

@@ -1,8 +1,9 @@
 """Rule ``plot_poison_loss``: the poisoned-set cross-entropy per unlearning epoch of GA / NPO / RGA (RGA paper Fig. 4).
 
-Reads the ``history.csv`` of each gradient-based ``unlearn`` job of one
-(dataset, attack) and draws one curve per method (log scale: GA's loss
-diverges). RGA's mean lambda per epoch goes on a second axis. Output: a PNG and
+Reads the ``history.csv`` of each per-epoch (gradient) ``unlearn`` job of one
+(dataset, attack) and draws one curve per method, with the registry's label
+(log scale: GA's loss diverges). RGA's mean lambda per epoch goes on a second
+axis. Output: a PNG and
 the curves side by side as CSV.
 """
 
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import methods as registry
 from .io import save_figure, write_csv
+
+
+def label(method: str) -> str:
+    m = registry.REGISTRY.get(method)
+    return m.label if m else method
 
 
 def main(argv=None) -> None:
@@ -22,7 +29,9 @@ def main(argv=None) -> None:
     p.add_argument("--title", default="")
     p.add_argument("--png", required=True)
     p.add_argument("--csv", required=True)
+    p.add_argument("--plugins", nargs="*", default=[], help="the config's plugins (their methods' labels)")
     args = p.parse_args(argv)
+    registry.load_plugins(args.plugins)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,15 +45,16 @@ def main(argv=None) -> None:
         curves.append(h.assign(method=method))
         if h.empty:  # an empty forget set: nothing was unlearned
             continue
-        ax.plot(h["epoch"], h["poison_loss"], marker="o", ms=3, label=method.upper())
+        ax.plot(h["epoch"], h["poison_loss"], marker="o", ms=3, label=label(method))
     ax.set_yscale("log")
     ax.set_xlabel("unlearning epoch")
     ax.set_ylabel("CE on the forget set (log)")
-    rga = [c for c in curves if len(c) and c["method"].iloc[0] == "rga" and "lambda" in c]
-    if rga:
+    weighted = [c for c in curves if len(c) and "lambda" in c and c["lambda"].notna().any()]
+    if weighted:  # RGA's adaptive weight (and any method that logs one)
         ax2 = ax.twinx()
-        ax2.plot(rga[0]["epoch"], rga[0]["lambda"], color="grey", ls=":", label="RGA lambda")
-        ax2.set_ylabel("RGA lambda", color="grey")
+        for c in weighted:
+            ax2.plot(c["epoch"], c["lambda"], color="grey", ls=":", label=f"{label(c['method'].iloc[0])} lambda")
+        ax2.set_ylabel("lambda", color="grey")
         ax2.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title(args.title, fontsize=9)

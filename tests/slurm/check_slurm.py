@@ -35,14 +35,14 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dag import gpu_rules  # noqa: E402
+from dag import gpu_rules, local_rules  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 MICRO = REPO / "tests" / "micro_config.yaml"
 GPU_RULES = gpu_rules()  # every rule with resources gpu=1 in workflow/rules/*.smk
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
-LOCAL_RULES = {"make_table", "make_unlearning_table", "plot_poison_loss"}  # localrules in workflow/rules/tables.smk
+LOCAL_RULES = local_rules()  # the tables and plots: localrules in workflow/rules/tables.smk
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3"]
 
 

@@ -1,5 +1,6 @@
 # Shared helpers: config validation (before any job), paths, and per-job params.
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from bdunlearn.config import (  # noqa: E402
     text_datasets,
 )
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
-from bdunlearn import methods as method_registry  # noqa: E402
+from bdunlearn import fetch, methods as method_registry  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -35,6 +36,8 @@ METHODS = method_registry.names()  # the registry (bdunlearn.methods), the confi
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
 RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
 SRC = str(Path(workflow.basedir) / "src")
+FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/fetch_sources.yaml)
+TSV_FILES = ["train.tsv", "dev.tsv", "test.tsv"]
 
 
 def _uses_conda():
@@ -162,6 +165,18 @@ def cube_params(w):
     return job_params(w, "device", cube=VIEWS[w.dataset]["cube"])
 
 
+def tsv_inputs(w):
+    """A TSV dataset's split files (fetched by fetch_data when fetch_sources.yaml provides its directory)."""
+    ds = VIEWS[w.dataset]
+    return fetch.files_in(ds["tsv"]["path"], TSV_FILES) if ds["source"] == "tsv" else []
+
+
+def hiddenkiller_inputs(w):
+    """HiddenKiller's paraphrase files (fetched by fetch_data when fetch_sources.yaml provides their directory)."""
+    path = VIEWS[w.dataset]["attack_params"].get("hiddenkiller", {}).get("path")
+    return fetch.files_in(path, TSV_FILES) if w.attack == "hiddenkiller" and path else []
+
+
 def is_text(w):
     return VIEWS[w.dataset]["modality"] == "text"
 
@@ -228,13 +243,20 @@ def uses_cube(dataset):
     return VIEWS[dataset]["unlearn"]["forget_set"] == "cube"
 
 
+def uses_oracle(dataset):
+    """The dataset unlearns with a method that starts from ReTrain's oracle (so retrain_oracle trains one)."""
+    return any(method_registry.get(m).start == "oracle" for m in VIEWS[dataset]["unlearn"]["methods"])
+
+
 def table_outputs():
     out = []
     if tbar_pairs():
-        out += expand(f"{R}/tables/tbar.{{ext}}", ext=["csv", "md", "tex"])
+        out += expand(f"{R}/tables/tbar.{{ext}}", ext=["csv", "md", "tex"]) + [f"{R}/tables/tbar_ca_vs_asr.png"]
     if UNLEARN_PAIRS:
         out += expand(f"{R}/tables/{{name}}.{{ext}}", name=["unlearn", "cube"], ext=["csv", "md", "tex"])
+        out += [f"{R}/tables/unlearn_ca_vs_asr.png"]
         out += [f"{R}/seed{s}/unlearn/{d}/{a}/poison_loss.png" for s in SEEDS for d, a in UNLEARN_PAIRS if gradient_methods(d)]
+    out += [f"{R}/seed{s}/models/{d}/finetune_loss.png" for s in SEEDS for d in DATASETS if VIEWS[d]["attacks"]]
     return out
 
 

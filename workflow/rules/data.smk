@@ -33,7 +33,8 @@ rule poison_images:
         test=f"{RS}/poisoned/{{dataset}}/{{attack}}/test_triggered.parquet",
         forget=f"{RS}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
         summary=f"{RS}/poisoned/{{dataset}}/{{attack}}/poison.json",
-        examples=f"{RS}/poisoned/{{dataset}}/{{attack}}/examples.png",
+        examples=report(f"{RS}/poisoned/{{dataset}}/{{attack}}/examples.png", caption="../report/examples.rst",
+                        category="Attacks", subcategory="{dataset}", labels={"attack": "{attack}", "seed": "{seed}"}),
     wildcard_constraints:
         dataset=one_of(IMAGE_DATASETS),
     params:
@@ -50,7 +51,24 @@ rule poison_images:
         "--datadir {params.datadir} --outdir {params.outdir} > {log} 2>&1"
 
 
+rule fetch_data:
+    output:
+        "{fetched}",
+    wildcard_constraints:
+        fetched=one_of([re.escape(p) for p in FETCHED]),
+    params:
+        base_url=CFG["fetch"]["base_url"],
+    log:
+        f"{R}/logs/fetch_data/{{fetched}}.log",
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu fetch_data --out {output} --base-url {params.base_url:q} > {log} 2>&1"
+
+
 rule prepare_text:
+    input:
+        tsv_inputs,
     output:
         train=f"{RS}/data/{{dataset}}/train.parquet",
         val=f"{RS}/data/{{dataset}}/val.parquet",
@@ -73,6 +91,7 @@ rule prepare_text:
 rule poison_text:
     input:
         rules.prepare_text.output,
+        hiddenkiller_inputs,
     output:
         train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
         val=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",

@@ -9,7 +9,8 @@ rule detect_cube:
     output:
         flags=f"{RS}/cube/{{dataset}}/{{attack}}/flags.parquet",
         report=f"{RS}/cube/{{dataset}}/{{attack}}/detection.json",
-        plot=f"{RS}/cube/{{dataset}}/{{attack}}/scatter.png",
+        plot=report(f"{RS}/cube/{{dataset}}/{{attack}}/scatter.png", caption="../report/cube_scatter.rst", category="CUBE",
+                    subcategory="{dataset}", labels={"attack": "{attack}", "seed": "{seed}"}),
     params:
         args=lambda w: as_arg(cube_params(w)),
         model=lambda w: as_arg(model_spec(w)),

@@ -42,7 +42,8 @@ rule search_alpha:
         val_triggered=rules.poison_images.output.val,
     output:
         csv=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.csv",
-        plot=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.png",
+        plot=report(f"{RS}/tbar/{{dataset}}/{{attack}}/alpha_search.png", caption="../report/alpha_search.rst",
+                    category="TBAR alpha search", subcategory="{dataset}", labels={"attack": "{attack}", "seed": "{seed}"}),
         alpha=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha.json",
     params:
         args=lambda w: as_arg(search_alpha_params(w)),
