@@ -42,8 +42,8 @@ def test_builtins_in_table_order_with_what_the_workflow_needs():
                    "npo": ("NPO", "backdoored", True, True, False, False),
                    "rga": ("RGA", "backdoored", True, True, False, False),
                    "tbar": ("TBAR", "backdoored", True, False, False, True)}
-    assert methods.get("rga").keys[-5:] == ("rga_alpha", "rga_beta", "rga_kl", "rga_l2", "rga_l2_scope")
-    assert "npo_beta" not in methods.get("ga").keys and "rga_beta" not in methods.get("npo").keys
+    assert methods.get("rga").read_keys()[-5:] == ("rga_alpha", "rga_beta", "rga_kl", "rga_l2", "rga_l2_scope")
+    assert "npo_beta" not in methods.get("ga").read_keys() and "rga_beta" not in methods.get("npo").read_keys()
     assert all(methods.is_builtin(m) for m in methods.REGISTRY.values())
     with pytest.raises(ValueError, match="unknown unlearning method 'sgd'; registered: retrain, retrain_filtered, ga"):
         methods.get("sgd")
@@ -53,6 +53,8 @@ def test_method_params_carry_only_the_keys_each_method_reads():
     view = {"unlearn": {"epochs": 3, "snapshots": [3], "npo_beta": 1.0, "rga_beta": 0.05, "tbar": {"lr": 1e-3}},
             "finetune": {"lr": 2e-5}, "trigger_vector": {"lr": 1e-4, "epochs": 2}, "alpha_search": {"grid": [0, 1]}}
     assert methods.get("ga").params(view) == {"unlearn": {"epochs": 3, "snapshots": [3]}}
+    toy = type("Toy", (methods.Method,), {"name": "toy", "hyperparameters": {"toy_t": {"type": "number"}}})()
+    assert toy.params({"unlearn": {"toy_t": 0.2, "lr": 1.0}}) == {"unlearn": {"toy_t": 0.2}}  # its hyperparameters
     assert methods.get("npo").params(view) == {"unlearn": {"epochs": 3, "snapshots": [3], "npo_beta": 1.0}}
     assert methods.get("retrain").params(view) == {}
     assert methods.get("retrain_filtered").params(view) == {"finetune": {"lr": 2e-5}}
@@ -89,6 +91,29 @@ def test_bad_plugins_fail_with_the_key_named(registry, tmp_path):
         load_and_check(cfg, base_dir=REPO)
     with pytest.raises(ValueError, match="must be lower-case"):
         methods.register(type("Bad", (methods.Method,), {"name": "Bad-Name"}))
+    # a hyperparameter of another method's, or one named like a shared key, is refused
+    steal = tmp_path / "steal.py"
+    steal.write_text("from bdunlearn.methods import Method, register\n\n"
+                     "@register\nclass Steal(Method):\n    name = 'steal'\n"
+                     "    hyperparameters = {'rga_beta': {'type': 'number'}}\n")
+    cfg["plugins"] = [str(steal)]
+    with pytest.raises(ConfigError, match="hyperparameter unlearn.rga_beta is already method 'rga'"):
+        load_and_check(cfg, base_dir=REPO)
+    # a plugin that fails to import is named, and a corrected one loads on the next try
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_dependency_xyz\n")
+    cfg["plugins"] = [str(broken)]
+    with pytest.raises(ConfigError, match=r"config key 'plugins': .*broken\.py failed to import: ModuleNotFoundError"):
+        load_and_check(cfg, base_dir=REPO)
+    broken.write_text(TOY.read_text())
+    assert load_and_check(cfg, base_dir=REPO)["unlearn"]["interpolate_t"] == 0.5
+    shadow = tmp_path / "shadow.py"
+    shadow.write_text("from bdunlearn.methods import Method, register\n\n"
+                      "@register\nclass Shadow(Method):\n    name = 'shadow'\n"
+                      "    hyperparameters = {'lr': {'type': 'string'}}\n")
+    cfg["plugins"] = [str(shadow)]
+    with pytest.raises(ConfigError, match="shadow: hyperparameter.*unlearn.lr would replace the shared key"):
+        load_and_check(cfg, base_dir=REPO)
 
 
 def test_tables_lay_out_a_registered_method_with_its_label(registry):

@@ -167,9 +167,9 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
             hist = pd.read_csv(root / "seed0" / "unlearn" / ds / attack / "rga" / "history.csv")
             assert list(hist["epoch"]) == [1, 2] and hist["lambda"].between(0, 1).all()
             assert (root / "seed0" / "unlearn" / ds / attack / "poison_loss.png").stat().st_size > 0
+            assert (root / "seed0" / "cube" / ds / attack / "scatter.png").stat().st_size > 0
         curves = pd.read_csv(root / "seed0" / "models" / ds / "finetune_loss.csv")  # every attack and the oracle
         assert sorted(set(curves["model"])) == sorted(attacks + ["oracle (clean)"]) and (curves["loss"] > 0).all()
-            assert (root / "seed0" / "cube" / ds / attack / "scatter.png").stat().st_size > 0
     # the CLIP study unlearns CUBE's flagged rows, the text study the true poisoned rows (micro config)
     tbar_cube = json.loads((root / "seed0" / "unlearn" / "digits" / "blended" / "tbar" / "metrics.json").read_text())
     assert tbar_cube["forget_set"] == "cube" and "alpha" in tbar_cube and tbar_cube["n_forget"] > 0
@@ -303,4 +303,6 @@ def test_tables_and_plots_are_localrules_and_gpu_rules_are_not():
 
     rules = {b.split(":", 1)[0] for smk in (REPO / "workflow" / "rules").glob("*.smk")
              for b in smk.read_text().split("\nrule ")[1:]}
-    assert local_rules() == {r for r in rules if r.startswith(("make_", "plot_"))} and not local_rules() & gpu_rules()
+    # fetch_data too: compute nodes often have no network
+    assert local_rules() == {r for r in rules if r.startswith(("make_", "plot_"))} | {"fetch_data"}
+    assert not local_rules() & gpu_rules()

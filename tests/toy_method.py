@@ -16,7 +16,6 @@ class Interpolate(Method):
     needs_base_state = True
     forget_rows = False
     retain_rows = False
-    keys = ("interpolate_t",)
     hyperparameters = {"interpolate_t": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
                                          "description": "weight t of the pretrained weights"}}
 

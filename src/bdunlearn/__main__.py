@@ -2,8 +2,8 @@
 
 ``bdunlearn --help`` lists the steps (the modules whose docstring starts with
 "Rule", one per Snakemake rule) with their one-line summaries, read from the
-source without importing torch; ``bdunlearn methods`` lists the registered
-unlearning methods; ``bdunlearn STEP --help`` shows a step's arguments.
+source without importing torch; ``bdunlearn methods [PLUGIN ...]`` lists the
+registered unlearning methods (with those of the plugins, module names or ``.py`` files); ``bdunlearn STEP --help`` shows a step's arguments.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def steps() -> dict[str, str]:
 
 
 def usage() -> str:
-    lines = ["usage: bdunlearn STEP [--params JSON ...]   |   bdunlearn methods   |   bdunlearn STEP --help", "",
+    lines = ["usage: bdunlearn STEP [--params JSON ...]   |   bdunlearn methods [PLUGIN ...]   |   bdunlearn STEP --help", "",
              "Runs one step of the bdunlearn pipeline by hand; `snakemake --cores N` runs them all, cached.",
              "The Snakemake log of a run (`snakemake -n -p`) prints each step's full command line.", "", "steps:"]
     for name, summary in steps().items():
@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     if step == "methods":
         from . import methods
 
+        methods.load_plugins(rest)
         for m in methods.REGISTRY.values():
             print(f"{m.name:<18} {m.label:<20} {m.family:<12} starts from the {m.start} weights")
         return 0

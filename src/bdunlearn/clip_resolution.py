@@ -40,6 +40,8 @@ def check_pretrained(pretrained: str) -> None:
     """A local ``model.pretrained`` must be a .safetensors file: a pickled checkpoint (.pt, .bin) is refused,
     never unpickled. An open_clip tag (``openai``, ``laion2b_s34b_b79k``) is left to open_clip, whose loader
     runs ``torch.load`` with ``weights_only`` (torch >= 2.6 refuses arbitrary pickles)."""
+    if pretrained.startswith("hf-hub:"):  # open_clip's hub id: it loads the hub's safetensors file
+        return
     looks_like_file = "/" in pretrained or "." in Path(pretrained).name
     if looks_like_file and not pretrained.endswith(".safetensors"):
         raise ValueError(f"config key 'model.pretrained': {pretrained!r} is not a .safetensors file; pickled "

@@ -71,6 +71,11 @@ def with_registry(schema: dict) -> dict:
     (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``)."""
     props, defaults = methods.schema_fragments()
     unlearn = schema["$defs"]["unlearn"]["properties"]
+    clash = sorted(set(props) & set(unlearn))
+    if clash:
+        owners = {m.name for m in methods.REGISTRY.values() if set(m.hyperparameters) & set(clash)}
+        raise ConfigError(f"invalid config:\n  method(s) {', '.join(sorted(owners))}: hyperparameter(s) "
+                          f"{', '.join('unlearn.' + k for k in clash)} would replace the shared key(s) of that name")
     unlearn["methods"]["items"]["enum"] = methods.names()
     unlearn.update(props)
     schema["properties"]["unlearn"]["properties"].update(defaults)

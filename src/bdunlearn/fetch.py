@@ -43,7 +43,7 @@ def fetched_dirs() -> set[str]:
 
 def provides(directory) -> bool:
     """The directory is a fetch destination (its files come from ``fetch_data``)."""
-    return _norm(directory) in fetched_dirs()
+    return _norm(Path(directory).expanduser()) in fetched_dirs()
 
 
 def files_in(directory, names) -> list[str]:

@@ -2,7 +2,7 @@
 
 Reads the ``history.csv`` of each per-epoch (gradient) ``unlearn`` job of one
 (dataset, attack) and draws one curve per method, with the registry's label
-(log scale: GA's loss diverges). RGA's mean lambda per epoch goes on a second
+(``--labels``; log scale: GA's loss diverges). RGA's mean lambda per epoch goes on a second
 axis. Output: a PNG and
 the curves side by side as CSV.
 """
@@ -10,17 +10,12 @@ the curves side by side as CSV.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from . import methods as registry
 from .io import save_figure, write_csv
-
-
-def label(method: str) -> str:
-    m = registry.REGISTRY.get(method)
-    return m.label if m else method
 
 
 def main(argv=None) -> None:
@@ -29,9 +24,11 @@ def main(argv=None) -> None:
     p.add_argument("--title", default="")
     p.add_argument("--png", required=True)
     p.add_argument("--csv", required=True)
-    p.add_argument("--plugins", nargs="*", default=[], help="the config's plugins (their methods' labels)")
+    p.add_argument("--labels", type=json.loads, default={}, help="JSON {method: label} (the registry's labels)")
     args = p.parse_args(argv)
-    registry.load_plugins(args.plugins)
+
+    def label(method: str) -> str:
+        return args.labels.get(method, method)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -7,7 +7,7 @@ the trade-off they walk is visible. The ideal is the top left corner; ReTrain
 (unlearning table) and the backdoored model mark the two references.
 
 - ``--table unlearn.csv`` (``make_unlearning_table``): x = LFR, y = CACC, with
-  the registry's labels (:mod:`bdunlearn.methods`).
+  the registry's labels (:mod:`bdunlearn.methods`, passed as ``--labels``).
 - ``--table tbar.csv`` (``make_table``): x = ASR, y = CA of the zero-shot,
   backdoored and TBAR models; the zero-shot CA is a dotted line.
 """
@@ -15,20 +15,20 @@ the trade-off they walk is visible. The ideal is the top left corner; ReTrain
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import pandas as pd
 
-from . import methods as registry
 from .io import save_figure
 
 
-def points(table: pd.DataFrame) -> pd.DataFrame:
-    """Long format ``dataset, attack, method, label, epoch, x, y`` from either table."""
+def points(table: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:
+    """Long format ``dataset, attack, method, label, epoch, x, y`` from either table (``labels``: {method: label})."""
+    labels = {"backdoored": "Backdoored", **(labels or {})}
     if "method" in table:  # the unlearning table
         df = table.rename(columns={"lfr": "x", "cacc": "y"})
-        df["label"] = [("Backdoored" if m == "backdoored" else registry.REGISTRY[m].label if m in registry.REGISTRY else m)
-                       for m in df["method"]]
+        df["label"] = [labels.get(m, m) for m in df["method"]]
         return df[["dataset", "attack", "method", "label", "epoch", "x", "y"]]
     rows = [{"dataset": r.dataset, "attack": r.attack, "method": name, "label": label, "epoch": None,
              "x": getattr(r, f"asr_{name}"), "y": getattr(r, f"ca_{name}")}
@@ -40,16 +40,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--table", required=True, help="tables/unlearn.csv or tables/tbar.csv")
     p.add_argument("--png", required=True)
-    p.add_argument("--plugins", nargs="*", default=[], help="the config's plugins (their methods' labels)")
+    p.add_argument("--labels", type=json.loads, default={}, help="JSON {method: label} (the registry's labels)")
     args = p.parse_args(argv)
-    registry.load_plugins(args.plugins)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     table = pd.read_csv(args.table)
-    pts = points(table)
+    pts = points(table, args.labels)
     unlearning = "method" in table
     panels = list(dict.fromkeys(zip(pts["dataset"], pts["attack"])))
     cols = min(3, max(1, len(panels)))

@@ -94,8 +94,11 @@ def main(argv=None) -> None:
         # nothing was flagged: a method that edits the backdoored model leaves it as it is
         log.warning("the forget set is empty (CUBE flagged no row): %s leaves the backdoored model unchanged", method.name)
         report["empty_forget_set"] = True
-        for epoch in (prm["unlearn"]["snapshots"] if method.per_epoch else [None]):
+        un = prm.get("unlearn", {})
+        for epoch in ((un.get("snapshots") or [None]) if method.per_epoch else [None]):
             snapshot(epoch)
+            if un.get("save_snapshot_weights") and epoch is not None:
+                save_weights(model.editable_state(), out / f"epoch{epoch}.safetensors", metadata={"method": method.name})
         history = pd.DataFrame(columns=["epoch", "train_loss", "poison_loss"])
     else:
         job = UnlearnJob(params=prm, device=device, model=model, base=base, forget=forget, retain=retain,
@@ -103,7 +106,7 @@ def main(argv=None) -> None:
                          paths={"val": args.val, "val_triggered": args.val_triggered, "oracle_history": args.oracle_history})
         del base
         result = method.run(job)
-        history = result.pop("history")
+        history = pd.DataFrame(result.pop("history"))
         report.update(result)
     write_csv(history, out / "history.csv")
     report["seconds"] = time.perf_counter() - t0

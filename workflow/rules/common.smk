@@ -243,6 +243,15 @@ def uses_cube(dataset):
     return VIEWS[dataset]["unlearn"]["forget_set"] == "cube"
 
 
+def method_labels(names):
+    """{method: table label} (the registry's), for the plots: the params carry only the methods a plot draws."""
+    return {m: method_registry.get(m).label for m in names}
+
+
+def study_methods():
+    return list(dict.fromkeys(m for d, _ in UNLEARN_PAIRS for m in VIEWS[d]["unlearn"]["methods"]))
+
+
 def uses_oracle(dataset):
     """The dataset unlearns with a method that starts from ReTrain's oracle (so retrain_oracle trains one)."""
     return any(method_registry.get(m).start == "oracle" for m in VIEWS[dataset]["unlearn"]["methods"])

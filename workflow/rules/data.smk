@@ -51,6 +51,11 @@ rule poison_images:
         "--datadir {params.datadir} --outdir {params.outdir} > {log} 2>&1"
 
 
+# downloads run in the main process: compute nodes of a cluster often have no network
+localrules:
+    fetch_data,
+
+
 rule fetch_data:
     output:
         "{fetched}",

@@ -63,14 +63,14 @@ rule plot_poison_loss:
         csv=f"{RS}/unlearn/{{dataset}}/{{attack}}/poison_loss.csv",
     params:
         title=lambda w: f"{w.dataset} / {w.attack}: forget-set loss during unlearning",
-        plugins=" ".join(shlex.quote(p) for p in CFG["plugins"]),
+        labels=lambda w: as_arg(method_labels(gradient_methods(w.dataset))),
     log:
         f"{RS}/logs/plot_poison_loss/{{dataset}}_{{attack}}.log",
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu plot_poison_loss --histories {input} --title {params.title:q} --png {output.png} --csv {output.csv} "
-        "--plugins {params.plugins} > {log} 2>&1"
+        "--labels {params.labels} > {log} 2>&1"
 
 
 rule plot_finetune_loss:
@@ -100,7 +100,7 @@ rule plot_tradeoff:
         report(f"{R}/tables/{{table}}_ca_vs_asr.png", caption="../report/tradeoff.rst", category="Tables",
                labels={"table": "{table}: CA vs ASR"}),
     params:
-        plugins=" ".join(shlex.quote(p) for p in CFG["plugins"]),
+        labels=lambda w: as_arg(method_labels(study_methods()) if w.table == "unlearn" else {}),
     wildcard_constraints:
         table="tbar|unlearn",
     log:
@@ -108,4 +108,4 @@ rule plot_tradeoff:
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu plot_tradeoff --table {input} --png {output} --plugins {params.plugins} > {log} 2>&1"
+        "bdu plot_tradeoff --table {input} --png {output} --labels {params.labels} > {log} 2>&1"

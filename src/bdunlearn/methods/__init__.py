@@ -31,10 +31,16 @@ def register(cls: type[Method]) -> type[Method]:
                          "underscores, and not 'backdoored'")
     if m.start not in STARTS:
         raise ValueError(f"method {m.name}: start {m.start!r}; allowed: {', '.join(STARTS)}")
-    if m.name in REGISTRY and type(REGISTRY[m.name]).__qualname__ != cls.__qualname__:
-        raise ValueError(f"method {m.name!r} is registered twice ({REGISTRY[m.name].source} and {cls.__module__})")
     m.label = m.label or m.name
     m.source = getattr(sys.modules.get(cls.__module__), "__plugin_file__", cls.__module__)
+    old = REGISTRY.get(m.name)
+    if old is not None and old.source != m.source:  # the same module imported again may register again
+        raise ValueError(f"method {m.name!r} is registered twice ({old.source} and {m.source})")
+    for key in m.hyperparameters:
+        owner = next((o for o in REGISTRY.values() if key in o.hyperparameters and o.source != m.source), None)
+        if owner is not None:
+            raise ValueError(f"method {m.name!r} ({m.source}): hyperparameter unlearn.{key} is already method "
+                             f"{owner.name!r}'s; give it a name of its own (e.g. {m.name}_{key})")
     REGISTRY[m.name] = m
     return cls
 
@@ -69,12 +75,22 @@ def load_plugins(entries) -> None:
             module = importlib.util.module_from_spec(spec)
             module.__plugin_file__ = str(path)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except ValueError:
+                del sys.modules[name]
+                raise
+            except Exception as err:  # a broken plugin: say which, and let a corrected one load next time
+                del sys.modules[name]
+                raise ImportError(f"config key 'plugins': {path} failed to import: {type(err).__name__}: {err}") from err
         else:
             try:
                 importlib.import_module(entry)
-            except ImportError as err:
-                raise ImportError(f"config key 'plugins': cannot import {entry!r} ({err})") from err
+            except ValueError:
+                raise
+            except Exception as err:
+                sys.modules.pop(entry, None)
+                raise ImportError(f"config key 'plugins': cannot import {entry!r} ({type(err).__name__}: {err})") from err
 
 
 def import_method(name: str, source: str | None) -> Method:

@@ -32,8 +32,8 @@ class Method:
     - ``per_epoch``: evaluated at every ``unlearn.snapshots`` epoch, with the forget-set loss per epoch
       (Fig. 4); otherwise evaluated once, at the end.
     - ``reference``: the ΔPACC of every other method is measured against it (ReTrain); it has no ΔPACC itself.
-    - ``keys``: the ``unlearn.*`` config keys it reads (its jobs' params carry only those, so changing
-      another method's knob does not rerun it).
+    - ``keys``: the ``unlearn.*`` config keys it reads besides its own hyperparameters (its jobs' params
+      carry these and the hyperparameters only, so changing another method's knob does not rerun it).
     - ``hyperparameters``: its own ``unlearn.<key>`` entries, each a JSON-schema fragment with its
       ``default``; they are added to the config schema and so validated before any job runs.
     """
@@ -52,10 +52,14 @@ class Method:
     hyperparameters: dict[str, dict] = {}
     source: str = ""  # set by register: the module (or .py file) that defined it
 
+    def read_keys(self) -> tuple[str, ...]:
+        """Every ``unlearn.*`` key this method reads: ``keys`` and its hyperparameters."""
+        return tuple(dict.fromkeys((*self.keys, *self.hyperparameters)))
+
     def params(self, view: dict) -> dict:
         """The params of this method's jobs, from the dataset's config view: its ``unlearn`` keys."""
-        un = view["unlearn"]
-        return {"unlearn": {k: un[k] for k in self.keys if k in un}} if self.keys else {}
+        un, keys = view["unlearn"], self.read_keys()
+        return {"unlearn": {k: un[k] for k in keys if k in un}} if keys else {}
 
     def run(self, job: "UnlearnJob") -> dict:
         """Unlearn ``job.model`` in place, calling ``job.snapshot(epoch)`` at each evaluation point

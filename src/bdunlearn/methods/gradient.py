@@ -67,9 +67,7 @@ class GradientMethod(Method):
     per_epoch = True
     uses_reference = False
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return COMMON_KEYS + tuple(self.hyperparameters)
+    keys = COMMON_KEYS
 
     def setup(self, model, named: dict, base_state: dict | None, hp: dict, device) -> dict:
         return {}
