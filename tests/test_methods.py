@@ -75,6 +75,15 @@ def test_schema_takes_method_names_and_hyperparameters_from_the_registry(registr
         load_and_check(copy.deepcopy(cfg), base_dir=REPO)
 
 
+def plugin(tmp_path, name, hyperparameters=None, file=None) -> str:
+    """A plugin file registering one method ``name`` with these hyperparameters; returns its path."""
+    path = tmp_path / f"{file or name}.py"
+    path.write_text("from bdunlearn.methods import Method, register\n\n"
+                    f"@register\nclass Plugin(Method):\n    name = {name!r}\n"
+                    f"    hyperparameters = {hyperparameters or {}!r}\n")
+    return str(path)
+
+
 def test_bad_plugins_fail_with_the_key_named(registry, tmp_path):
     cfg = micro()
     cfg["plugins"] = [str(tmp_path / "missing.py")]
@@ -83,20 +92,13 @@ def test_bad_plugins_fail_with_the_key_named(registry, tmp_path):
     cfg["plugins"] = ["no_such_module_xyz"]
     with pytest.raises(ConfigError, match=r"config key 'plugins': cannot import 'no_such_module_xyz'"):
         load_and_check(cfg, base_dir=REPO)
-    clash = tmp_path / "clash.py"
-    clash.write_text("from bdunlearn.methods import Method, register\n\n"
-                     "@register\nclass Other(Method):\n    name = 'ga'\n")
-    cfg["plugins"] = [str(clash)]
+    cfg["plugins"] = [plugin(tmp_path, "ga", file="clash")]
     with pytest.raises(ConfigError, match="method 'ga' is registered twice"):
         load_and_check(cfg, base_dir=REPO)
     with pytest.raises(ValueError, match="must be lower-case"):
         methods.register(type("Bad", (methods.Method,), {"name": "Bad-Name"}))
     # a hyperparameter of another method's, or one named like a shared key, is refused
-    steal = tmp_path / "steal.py"
-    steal.write_text("from bdunlearn.methods import Method, register\n\n"
-                     "@register\nclass Steal(Method):\n    name = 'steal'\n"
-                     "    hyperparameters = {'rga_beta': {'type': 'number'}}\n")
-    cfg["plugins"] = [str(steal)]
+    cfg["plugins"] = [plugin(tmp_path, "steal", {"rga_beta": {"type": "number"}})]
     with pytest.raises(ConfigError, match="hyperparameter unlearn.rga_beta is already method 'rga'"):
         load_and_check(cfg, base_dir=REPO)
     # a plugin that fails to import is named, and a corrected one loads on the next try
@@ -107,11 +109,7 @@ def test_bad_plugins_fail_with_the_key_named(registry, tmp_path):
         load_and_check(cfg, base_dir=REPO)
     broken.write_text(TOY.read_text())
     assert load_and_check(cfg, base_dir=REPO)["unlearn"]["interpolate_t"] == 0.5
-    shadow = tmp_path / "shadow.py"
-    shadow.write_text("from bdunlearn.methods import Method, register\n\n"
-                      "@register\nclass Shadow(Method):\n    name = 'shadow'\n"
-                      "    hyperparameters = {'lr': {'type': 'string'}}\n")
-    cfg["plugins"] = [str(shadow)]
+    cfg["plugins"] = [plugin(tmp_path, "shadow", {"lr": {"type": "string"}})]
     with pytest.raises(ConfigError, match="shadow: hyperparameter.*unlearn.lr would replace the shared key"):
         load_and_check(cfg, base_dir=REPO)
 
