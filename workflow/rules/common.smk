@@ -5,7 +5,13 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# The profile may have imported an installed bdunlearn (another checkout's editable install): this workflow's own
+# source tree wins at parse time too, as it does in the jobs (PYTHONPATH, below).
+for _name, _module in list(sys.modules.items()):
+    if _name.split(".")[0] == "bdunlearn" and not Path(getattr(_module, "__file__", None) or "/").is_relative_to(SRC):
+        del sys.modules[_name]
 from bdunlearn.config import (  # noqa: E402
     ConfigError,
     dataset_view,
@@ -35,7 +41,6 @@ ATTACKS = sorted({a for _, a in PAIRS})
 METHODS = method_registry.names()  # the registry (bdunlearn.methods), the config's plugins included
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
 RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
-SRC = str(Path(workflow.basedir) / "src")
 FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/fetch_sources.yaml)
 TSV_FILES = ["train.tsv", "dev.tsv", "test.tsv"]
 
