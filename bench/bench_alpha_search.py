@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bdunlearn.adapters import ClipClassifier, load_image_split  # noqa: E402
 from bdunlearn.clip_models import create_clip  # noqa: E402
-from bdunlearn.image_attacks import make_attack, to_float, to_uint8  # noqa: E402
+from bdunlearn import attacks  # noqa: E402
+from bdunlearn.attacks.image import to_float, to_uint8  # noqa: E402
 from bdunlearn.io import encode_png, save_weights, load_weights  # noqa: E402
 from bdunlearn.runtime import pick_device  # noqa: E402
 from bdunlearn.tbar import AlphaEvaluator  # noqa: E402
@@ -107,7 +108,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     val_x = torch.from_numpy(rng.integers(0, 256, (args.n_val, 3, res, res), dtype=np.uint8))
     val_y = torch.from_numpy(rng.integers(1, args.classes, args.n_val))
-    trig_x = to_uint8(make_attack("badnet", res)(to_float(val_x[:n_trig]), range(n_trig)))
+    trig_x = to_uint8(attacks.get("badnet").build(0, res)(to_float(val_x[:n_trig]), range(n_trig)))
     trig_y = val_y[:n_trig]
     bd = {k: v.clone() for k, v in model.editable_state().items()}
     tau = {k: 1e-3 * torch.randn_like(v) for k, v in bd.items()}

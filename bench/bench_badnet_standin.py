@@ -22,10 +22,11 @@ import time
 import numpy as np
 import torch
 
+from bdunlearn import attacks
 from bdunlearn.adapters import ClipClassifier
 from bdunlearn.classnames import DIGIT_TEMPLATES, DIGITS
 from bdunlearn.clip_models import load_clip, tokenizer_for
-from bdunlearn.image_attacks import make_attack, to_float, to_uint8
+from bdunlearn.attacks.image import to_float, to_uint8
 from bdunlearn.image_sources import load_digits_pool
 from bdunlearn.metrics import accuracy
 from bdunlearn.prepare_images import split_indices
@@ -48,7 +49,8 @@ def run(pretrained: str, setting: str, epochs: int, lr: float, seed: int) -> str
     clf = ClipClassifier(model.visual, head, spec.mean, spec.std)
     tr, te = sp["train"], sp["test"]
     ca0 = accuracy(predict(clf, x[te], cpu), y[te])
-    atk = make_attack(attack, spec.resolution, seed, **({"style": style} if attack in ("badnet", "blended") else {}))
+    styled = "style" in attacks.get(attack, "image").parameters
+    atk = attacks.get(attack, "image").build(seed, spec.resolution, **({"style": style} if styled else {}))
     rng = np.random.default_rng(seed)
     chosen = rng.choice(tr[y[tr].numpy() != TARGET], int(float(rate) * len(tr)), replace=False)
     triggered = to_uint8(atk(to_float(x[chosen]), torch.as_tensor(chosen)))

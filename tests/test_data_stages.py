@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bdunlearn.image_attacks import make_attack
+from bdunlearn import attacks
 from bdunlearn.io import decode_images, decode_png, encode_png, read_json
 from bdunlearn.poison_images import choose_poisoned, poison_train, triggered_eval, triggered_forget
 from bdunlearn.prepare_images import main as prepare_main
@@ -38,7 +38,7 @@ def frame(n=40, res=8, classes=4, seed=0):
 
 def test_poisoned_rows_are_non_target_relabelled_and_counted():
     df = frame(n=40)
-    att = make_attack("blended", 8, seed=0)
+    att = attacks.get("blended").build(0, 8)
     out = poison_train(df, att, target=1, rate=0.1, seed=3)
     poisoned = out[out["is_poisoned"]]
     assert len(poisoned) == 4  # round(0.1 * 40)
@@ -61,7 +61,7 @@ def test_choose_poisoned_errors():
 
 def test_triggered_eval_and_forget_sets_exclude_target_class():
     df = frame(n=20)
-    att = make_attack("sig", 8)
+    att = attacks.get("sig").build(0, 8)
     ev = triggered_eval(df, att, target=2)
     assert len(ev) == 15 and (ev["label"] != 2).all() and (ev["label"] == ev["orig_label"]).all()
     fg = triggered_forget(df, att, target=2)

@@ -3,8 +3,12 @@ import math
 import pytest
 import torch
 
-from bdunlearn.image_attacks import (SIG, BadNet, Blended, WaNet, _generator, make_attack, scaled_length, to_float, to_uint8,
-                                     wrap_uint8)
+from bdunlearn import attacks
+from bdunlearn.attacks.badnet import BadNet
+from bdunlearn.attacks.blended import Blended
+from bdunlearn.attacks.image import generator as _generator, scaled_length, to_float, to_uint8, wrap_uint8
+from bdunlearn.attacks.sig import SIG
+from bdunlearn.attacks.wanet import WaNet
 
 
 def batch(n=4, res=32, seed=0):
@@ -96,9 +100,15 @@ def test_wanet_range_determinism_and_small_warp():
     torch.testing.assert_close(a(flat), flat, rtol=0, atol=1e-6)
 
 
+def make_attack(name, resolution, seed=0, **params):
+    return attacks.get(name, "image").build(seed, resolution, **params)
+
+
 def test_make_attack_rejects_unknown_names_and_params():
     with pytest.raises(ValueError, match="unknown image attack 'trojan'"):
         make_attack("trojan", 32)
+    with pytest.raises(ValueError, match="unknown image attack 'badnets'; allowed: badnet, blended, wanet, sig$"):
+        make_attack("badnets", 32)  # a text attack
     with pytest.raises(ValueError, match="unknown parameter"):
         make_attack("badnet", 32, ratio=0.3)
     assert isinstance(make_attack("sig", 32, frequency=3), SIG)

@@ -6,13 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bdunlearn import poison_text, prepare_text
+from bdunlearn import attacks, poison_text, prepare_text
 from bdunlearn.synthetic_text import generate
-from bdunlearn.text_attacks import HiddenKillerAttack, InsertionAttack, insert_words, make_text_attack
+from bdunlearn.attacks.hiddenkiller import HiddenKiller
+from bdunlearn.attacks.insertion import InsertionAttack, insert_words
 from bdunlearn.text_sources import read_tsv
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hiddenkiller"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
+
+
+def make_text_attack(name, seed, **params):
+    return attacks.get(name, "text").build(seed, **params)
 
 
 class FixedPosition:
@@ -196,4 +201,4 @@ def test_hiddenkiller_on_the_real_sst2_files():
     pacc, covers = poison_text.triggered_rows(test, attack, "test", target=1, non_target_only=False)
     assert not covers and len(pacc) == 912 and (pacc["label"] == 0).all()
     with pytest.raises(ValueError, match="row-aligned"):
-        HiddenKillerAttack(pois_dir).train_paraphrases(texts[:10])
+        HiddenKiller(pois_dir).train_paraphrases(texts[:10])

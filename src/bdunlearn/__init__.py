@@ -19,8 +19,8 @@ The package holds all logic; each Snakemake rule calls one CLI module
 - ``make_unlearning_table`` / ``plot_poison_loss``: RGA paper Tables 2 and 7, and Fig. 4.
 
 Shared modules: ``adapters`` (CLIP and text classifiers behind one interface), ``unlearning`` (the
-GA / NPO / RGA losses and loop), ``cube``, ``text_models``, ``text_sources``, ``text_attacks``,
-``synthetic_text``, ``training``, ``task_vectors``, ``metrics``, ``io``, ``config``.
+GA / NPO / RGA losses and loop), ``attacks`` (the attack registry, one module per attack), ``cube``,
+``text_models``, ``text_sources``, ``synthetic_text``, ``training``, ``task_vectors``, ``metrics``, ``io``, ``config``.
 """
 
 __version__ = "0.1.0"

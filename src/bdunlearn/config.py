@@ -18,7 +18,7 @@ from .classnames import class_names, resolve_target
 from .clip_resolution import check_pretrained, model_config_file
 from .fidelity import apply_fidelity
 from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
-from . import fetch, methods
+from . import attacks, fetch, methods
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -51,8 +51,6 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-IMAGE_ATTACKS = ("badnet", "blended", "wanet", "sig")
-TEXT_ATTACKS = ("badnets", "addsent", "hiddenkiller")
 SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic")}
 IMAGE_SPLIT_DEFAULTS = {"train": None, "val": 200, "test": None, "forget": 200}
 TEXT_SPLIT_DEFAULTS = {"train": None, "val": None, "test": None}
@@ -67,8 +65,10 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def with_registry(schema: dict) -> dict:
-    """The schema with the registered methods: ``unlearn.methods``' names and each method's hyperparameters
-    (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``)."""
+    """The schema with the registered attacks and methods: the attack lists' names and each attack's
+    ``attack_params`` block (bdunlearn.attacks); ``unlearn.methods``' names and each method's hyperparameters
+    (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``; bdunlearn.methods)."""
+    schema["$defs"]["attack_list"]["items"]["enum"], schema["$defs"]["attack_params"]["properties"] = attacks.schema_fragments()
     props, defaults = methods.schema_fragments()
     unlearn = schema["$defs"]["unlearn"]["properties"]
     clash = sorted(set(props) & set(unlearn))
@@ -135,24 +135,25 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         if ds["source"] not in SOURCES[modality]:
             problems.append(f"config key '{key}.source': {ds['source']!r} is not a {modality} source; allowed: {', '.join(SOURCES[modality])}")
             continue
-        attacks = dataset_attacks(cfg, name)
-        allowed = IMAGE_ATTACKS if modality == "image" else TEXT_ATTACKS
-        if not attacks:
+        atts = dataset_attacks(cfg, name)
+        allowed = attacks.names(modality)
+        if not atts:
             problems.append(f"config key '{key}.attacks': no attacks for this dataset (set it, or the top-level 'attacks'); allowed: {', '.join(allowed)}")
-        for a in attacks:
+        for a in atts:
             if a not in allowed:
                 problems.append(f"config key '{key}.attacks': {a!r} is not a {modality} attack; allowed: {', '.join(allowed)}")
+        problems.extend(_check_attack_data(cfg, name, [a for a in atts if a in allowed], base_dir))
         un = unlearn_view(cfg, name)
         if un["snapshots"] and max(un["snapshots"]) != un["epochs"]:
             problems.append(f"config key '{key}.unlearn.snapshots': the last snapshot {max(un['snapshots'])} must equal unlearn.epochs = {un['epochs']}")
         if modality == "text":
             if "trigger_vector_from" in ds:
                 problems.append(f"config key '{key}.trigger_vector_from': trigger-vector transfer is for image datasets")
-            problems.extend(_check_text_dataset(cfg, name, ds, attacks, base_dir))
+            problems.extend(_check_text_dataset(cfg, name, ds, base_dir))
             continue
         if "text_model" in ds:
             problems.append(f"config key '{key}.text_model': image datasets use the top-level 'model'")
-        problems.extend(_check_transfer(cfg, name, ds, attacks))
+        problems.extend(_check_transfer(cfg, name, ds, atts))
         if ds["source"] == "hf":
             if "hf" not in ds:
                 problems.append(f"config key '{key}.hf': required for source 'hf' (path, splits, image/label columns)")
@@ -179,7 +180,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
-def _check_transfer(cfg: dict, name: str, ds: dict, attacks: list) -> list[str]:
+def _check_transfer(cfg: dict, name: str, ds: dict, atts: list) -> list[str]:
     """trigger_vector_from must name another image dataset that is backdoored with every attack of this one."""
     src = ds.get("trigger_vector_from")
     if src is None:
@@ -190,10 +191,29 @@ def _check_transfer(cfg: dict, name: str, ds: dict, attacks: list) -> list[str]:
         return [f"{key}: {src!r} is not another image dataset of this config; allowed: {', '.join(others) or 'none'}"]
     if "trigger_vector_from" in cfg["datasets"][src]:
         return [f"{key}: {src!r} takes its own trigger vector from another dataset; name the dataset that estimates it"]
-    missing = [a for a in attacks if a not in dataset_attacks(cfg, src)]
+    missing = [a for a in atts if a not in dataset_attacks(cfg, src)]
     if missing:
         return [f"{key}: {src!r} is not backdoored with {', '.join(missing)}; its attacks: {', '.join(dataset_attacks(cfg, src))}"]
     return []
+
+
+def _check_attack_data(cfg: dict, name: str, atts: list, base_dir: Path) -> list[str]:
+    """The directory an attack reads (its ``data_dir`` parameter: HiddenKiller's paraphrases) is set and holds
+    its ``data_files``, unless rule fetch_data downloads them."""
+    problems = []
+    for a in atts:
+        att = attacks.get(a)
+        if not att.data_dir:
+            continue
+        key = f"config key 'datasets.{name}.attack_params.{a}.{att.data_dir}'"
+        path = attack_params_view(cfg, name).get(a, {}).get(att.data_dir)
+        if not path:
+            problems.append(f"{key}: required by attack {a} (the directory of its {', '.join(att.data_files)})")
+        elif not fetch.provides(path):  # else rule fetch_data downloads it
+            missing = [f for f in att.data_files if not (base_dir / Path(path).expanduser() / f).is_file()]
+            if missing:
+                problems.append(f"{key}: {str(Path(path) / missing[0])!r} does not exist (expected {', '.join(att.data_files)})")
+    return problems
 
 
 def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
@@ -215,7 +235,7 @@ def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
     return problems
 
 
-def _check_text_dataset(cfg: dict, name: str, ds: dict, attacks: list, base_dir: Path) -> list[str]:
+def _check_text_dataset(cfg: dict, name: str, ds: dict, base_dir: Path) -> list[str]:
     key, problems = f"datasets.{name}", []
     if ds["source"] in ("tsv", "hf") and ds["source"] not in ds:
         problems.append(f"config key '{key}.{ds['source']}': required for source {ds['source']!r}")
@@ -227,17 +247,6 @@ def _check_text_dataset(cfg: dict, name: str, ds: dict, attacks: list, base_dir:
                 break
     elif ds["source"] == "hf" and _looks_local(ds["hf"]["path"]) and not (base_dir / Path(ds["hf"]["path"]).expanduser()).exists():
         problems.append(f"config key '{key}.hf.path': dataset directory {ds['hf']['path']!r} does not exist")
-    if "hiddenkiller" in attacks:
-        hk = attack_params_view(cfg, name).get("hiddenkiller", {}).get("path")
-        if not hk:
-            problems.append(f"config key '{key}.attack_params.hiddenkiller.path': required by attack hiddenkiller "
-                            "(directory of the poisoned train/dev/test TSV files)")
-        elif not fetch.provides(hk):  # else rule fetch_data downloads it
-            for f in ("train.tsv", "dev.tsv", "test.tsv"):
-                if not (base_dir / Path(hk).expanduser() / f).is_file():
-                    problems.append(f"config key '{key}.attack_params.hiddenkiller.path': {str(Path(hk) / f)!r} does not "
-                                    "exist (expected the poisoned train.tsv, dev.tsv, test.tsv)")
-                    break
     names = ds.get("classnames")
     if isinstance(names, str):
         problems.append(f"config key '{key}.classnames': presets are for image datasets; give a list of class names or null")

@@ -18,12 +18,12 @@ import argparse
 
 import pandas as pd
 
+from . import attacks
 from .io import read_json, write_csv, write_text
 from .metrics import removal, retention
 
 COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
            "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
-ATTACK_LABELS = {"badnet": "BadNet", "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 
 
 AVERAGED = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "ca_tbar", "asr_tbar"]
@@ -54,10 +54,6 @@ def aggregate(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return mean[COLUMNS], std
 
 
-def _label(attack: str) -> str:
-    return ATTACK_LABELS.get(attack, attack)
-
-
 def _cells(df: pd.DataFrame, std: pd.DataFrame | None, pm: str):
     """Per row: formatted rate cells, with ``pm std`` when rows average several seeds."""
     for i, r in enumerate(df.itertuples()):
@@ -78,7 +74,7 @@ def to_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
         if r.dataset != current:
             current = r.dataset
             lines.append(f"| *{r.dataset}* | | | | | | |")
-        lines.append(f"| {_label(r.attack)} | {cell('ca_zeroshot')} | {cell('ca_backdoored')} | {cell('asr_backdoored')} | "
+        lines.append(f"| {attacks.label(r.attack)} | {cell('ca_zeroshot')} | {cell('ca_backdoored')} | {cell('asr_backdoored')} | "
                      f"{cell('alpha', 'g')} | {cell('ca_tbar')} ({r.ca_retention:.2f}%) | {cell('asr_tbar')} ({r.asr_removal:.2f}%) |")
     return "\n".join(lines) + "\n"
 
@@ -100,7 +96,7 @@ def to_latex(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
                 lines.append(r"\midrule")
             current = r.dataset
             lines.append(rf"\multicolumn{{7}}{{l}}{{\textit{{{_tex_escape(r.dataset)}}}}} \\")
-        lines.append(f"{_tex_escape(_label(r.attack))} & {cell('ca_zeroshot')} & {cell('ca_backdoored')} & {cell('asr_backdoored')} & "
+        lines.append(f"{_tex_escape(attacks.label(r.attack))} & {cell('ca_zeroshot')} & {cell('ca_backdoored')} & {cell('asr_backdoored')} & "
                      f"{cell('alpha', 'g')} & {cell('ca_tbar')} {gray(r.ca_retention)} & {cell('asr_tbar')} {gray(r.asr_removal)} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -25,11 +25,9 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from . import methods as registry
+from . import attacks, methods as registry
 from .io import read_json, write_csv, write_text
 
-ATTACK_LABELS = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "badnet": "BadNet",
-                 "blended": "Blended", "wanet": "WaNet", "sig": "SIG"}
 RATES = ["cacc", "lfr", "pacc", "delta_pacc"]
 
 
@@ -120,7 +118,7 @@ def to_markdown(mean: pd.DataFrame, std: pd.DataFrame) -> str:
         out.append("| " + " | ".join(head) + " |")
         out.append("|---|---|" + "---:|" * (len(head) - 2))
         for ds, att in pairs:
-            cells = [ds, ATTACK_LABELS.get(att, att)]
+            cells = [ds, attacks.label(att)]
             for m in methods:
                 mu, sd = _lookup(mean, std, ds, att, m, epoch)
                 cells += ["–" if mu is None else _cell(mu, sd, c, "±") for c in _columns(m)]
@@ -151,7 +149,7 @@ def to_latex(mean: pd.DataFrame, std: pd.DataFrame) -> str:
         out.append(" & & " + " & ".join(names[c] for m in methods for c in _columns(m)) + r" \\")
         out.append(r"\midrule")
         for ds, att in pairs:
-            cells = [_tex(ds), _tex(ATTACK_LABELS.get(att, att))]
+            cells = [_tex(ds), _tex(attacks.label(att))]
             for m in methods:
                 mu, sd = _lookup(mean, std, ds, att, m, epoch)
                 cells += ["--" if mu is None else _cell(mu, sd, c, r"$\pm$") for c in _columns(m)]
@@ -168,8 +166,8 @@ def cube_tables(reports: list[dict]) -> tuple[pd.DataFrame, str, str]:
     tex = [r"\begin{tabular}{llrrrrr}", r"\toprule", r"Dataset & Attack & Precision & Recall & F1 & flagged & poisoned \\", r"\midrule"]
     for r in mean.itertuples():
         cells = [f"{r.precision:.2f}", f"{r.recall:.2f}", f"{r.f1:.2f}", f"{r.n_flagged:g}", f"{r.n_poisoned:g}"]
-        md.append(f"| {r.dataset} | {ATTACK_LABELS.get(r.attack, r.attack)} | " + " | ".join(cells) + " |")
-        tex.append(f"{_tex(r.dataset)} & {_tex(ATTACK_LABELS.get(r.attack, r.attack))} & " + " & ".join(cells) + r" \\")
+        md.append(f"| {r.dataset} | {attacks.label(r.attack)} | " + " | ".join(cells) + " |")
+        tex.append(f"{_tex(r.dataset)} & {_tex(attacks.label(r.attack))} & " + " & ".join(cells) + r" \\")
     tex += [r"\bottomrule", r"\end{tabular}"]
     return mean, "\n".join(md) + "\n", "\n".join(tex) + "\n"
 

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import attacks
+from .attacks.image import to_float, to_uint8
 from .cli import parser
-from .image_attacks import make_attack, to_float, to_uint8
 from .io import decode_images, encode_png, read_json, read_parquet, save_figure, write_json, write_parquet
 from .runtime import derive_seed, setup
 
@@ -116,8 +117,8 @@ def main(argv=None) -> None:
     data = Path(args.datadir)
     meta = read_json(data / "classes.json")
     target = int(meta["target"])
-    attack = make_attack(prm["attack"], int(meta["resolution"]), seed=derive_seed(prm["seed"], "attack", prm["attack"]),
-                         **prm.get("attack_params", {}))
+    attack = attacks.get(prm["attack"], "image").build(derive_seed(prm["seed"], "attack", prm["attack"]),
+                                                       int(meta["resolution"]), **prm.get("attack_params", {}))
     out = Path(args.outdir)
     train = poison_train(read_parquet(data / "train.parquet"), attack, target, float(prm["poison_rate"]),
                          derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"]))

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import attacks
 from .cli import parser
 from .io import read_json, read_parquet, write_json, write_parquet
 from .runtime import derive_seed, setup
-from .text_attacks import HiddenKillerAttack, make_text_attack
 
 log = logging.getLogger(__name__)
 PARAPHRASE_UID_OFFSET = 900_000_000  # uids of paraphrases that are not row-aligned with a clean split
@@ -57,7 +57,7 @@ def poison_train(df: pd.DataFrame, attack, target: int, rate: float, seed: int, 
     if mode not in POISON_MODES:
         raise ValueError(f"config key 'poison_mode': {mode!r}; allowed: {', '.join(POISON_MODES)}")
     labels = df["label"].to_numpy()
-    if isinstance(attack, HiddenKillerAttack):
+    if attack.paraphrases:  # HiddenKiller: the triggered rows come from a poisoned copy of the dataset
         paraphrases = attack.train_paraphrases(df["text"].tolist())
         mask = choose_poisoned_text(labels, target, rate, seed, np.array([p is not None for p in paraphrases]))
         triggered = [paraphrases[i] for i in np.flatnonzero(mask)]
@@ -78,7 +78,7 @@ def poison_train(df: pd.DataFrame, attack, target: int, rate: float, seed: int, 
 
 def triggered_rows(df: pd.DataFrame, attack, split: str, target: int, non_target_only: bool) -> tuple[pd.DataFrame, bool]:
     """Triggered copies of a split's rows with true labels; also whether every requested row is covered."""
-    if isinstance(attack, HiddenKillerAttack):
+    if attack.paraphrases:
         texts, labels, aligned = attack.eval_rows(split, df["text"].tolist(), df["label"].to_numpy(), target)
         uids = df["uid"].to_numpy() if aligned else PARAPHRASE_UID_OFFSET + np.arange(len(texts), dtype=np.int64)
         out = pd.DataFrame({"uid": uids, "text": texts, "label": labels})
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     setup(prm["seed"], args.threads, "cpu")
     data = Path(args.datadir)
     target = int(read_json(data / "classes.json")["target"])
-    attack = make_text_attack(prm["attack"], derive_seed(prm["seed"], "attack", prm["attack"]), **prm.get("attack_params", {}))
+    attack = attacks.get(prm["attack"], "text").build(derive_seed(prm["seed"], "attack", prm["attack"]), **prm.get("attack_params", {}))
     out = Path(args.outdir)
     mode = prm.get("poison_mode", "inject")
     clean_train = read_parquet(data / "train.parquet")

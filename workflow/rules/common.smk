@@ -21,7 +21,7 @@ from bdunlearn.config import (  # noqa: E402
     text_datasets,
 )
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
-from bdunlearn import fetch, methods as method_registry  # noqa: E402
+from bdunlearn import attacks as attack_registry, fetch, methods as method_registry  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -176,10 +176,12 @@ def tsv_inputs(w):
     return fetch.files_in(ds["tsv"]["path"], TSV_FILES) if ds["source"] == "tsv" else []
 
 
-def hiddenkiller_inputs(w):
-    """HiddenKiller's paraphrase files (fetched by fetch_data when fetch_sources.yaml provides their directory)."""
-    path = VIEWS[w.dataset]["attack_params"].get("hiddenkiller", {}).get("path")
-    return fetch.files_in(path, TSV_FILES) if w.attack == "hiddenkiller" and path else []
+def attack_inputs(w):
+    """The files an attack reads (its data_dir's data_files: HiddenKiller's paraphrases; bdunlearn.attacks),
+    fetched by fetch_data when fetch_sources.yaml provides their directory."""
+    att = attack_registry.get(w.attack)
+    path = VIEWS[w.dataset]["attack_params"].get(w.attack, {}).get(att.data_dir) if att.data_dir else None
+    return fetch.files_in(path, att.data_files) if path else []
 
 
 def is_text(w):

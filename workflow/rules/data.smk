@@ -27,6 +27,7 @@ rule prepare_images:
 rule poison_images:
     input:
         rules.prepare_images.output,
+        attack_inputs,
     output:
         train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
         val=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
@@ -96,7 +97,7 @@ rule prepare_text:
 rule poison_text:
     input:
         rules.prepare_text.output,
-        hiddenkiller_inputs,
+        attack_inputs,
     output:
         train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
         val=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
