@@ -30,6 +30,15 @@ def test_text_inputs_pad_per_batch_not_to_max_length():
     assert inputs[0:1].input_ids.shape == (1, 3) and len(inputs) == 3
 
 
+def test_an_empty_frame_encodes_to_no_rows(minilm):
+    """CUBE may flag no row (SST-2 HiddenKiller): the empty forget set must encode, so that the methods report the
+    backdoored model unchanged instead of failing."""
+    import pandas as pd
+
+    inputs, labels = minilm.encode_frame(pd.DataFrame({"text": pd.Series([], dtype=str), "label": pd.Series([], dtype=int)}))
+    assert len(inputs) == 0 and labels.shape == (0,)
+
+
 def test_minilm_adapter_logits_features_and_truncation(minilm):
     assert isinstance(minilm, TextClassifier) and minilm.num_classes == 2 and not minilm.decoder
     inputs = minilm.tokenize(["a short one .", "a much longer sentence " * 20])

@@ -195,7 +195,10 @@ class TextClassifier(nn.Module):
         return self._pool(self._last_hidden(batch), batch).float()
 
     def tokenize(self, texts) -> TextInputs:
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
+        texts = list(texts)
+        if not texts:  # an empty set (e.g. CUBE flagged no row): the tokenizer refuses an empty batch
+            return TextInputs([], self.tokenizer.pad_token_id)
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         return TextInputs(enc["input_ids"], self.tokenizer.pad_token_id)
 
     def load_split(self, path):
