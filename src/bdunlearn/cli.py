@@ -19,18 +19,12 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """The base model: ``--model`` (a JSON model spec, see :mod:`bdunlearn.adapters`) or, for CLIP, ``--pretrained`` + ``--head``."""
-    p.add_argument("--model", type=json.loads, default=None, help="JSON model spec")
-    p.add_argument("--pretrained", default=None, help="pretrain_clip output directory (CLIP)")
-    p.add_argument("--head", default=None, help="build_head output (.safetensors) (CLIP)")
+    """The base model: ``--model``, a JSON model spec (see :mod:`bdunlearn.adapters`), the same for every rule."""
+    p.add_argument("--model", type=json.loads, required=True, help="JSON model spec")
 
 
 def model_spec(args) -> dict:
-    if args.model is not None:
-        return args.model
-    if args.pretrained and args.head:
-        return {"kind": "clip", "pretrained": args.pretrained, "head": args.head}
-    raise SystemExit("the base model is needed: --model SPEC_JSON, or --pretrained DIR --head FILE for CLIP")
+    return args.model
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:

@@ -3,9 +3,7 @@
 
 rule evaluate:
     input:
-        weights=rules.pretrain_clip.output.weights,
-        spec=rules.pretrain_clip.output.spec,
-        head=rules.build_head.output,
+        unpack(model_inputs),
         backdoored=rules.finetune_backdoor.output.weights,
         tau=trigger_vector,
         alpha=rules.search_alpha.output.alpha,
@@ -16,7 +14,7 @@ rule evaluate:
         f"{RS}/eval/{{dataset}}/{{attack}}/metrics.json",
     params:
         args=lambda w: as_arg(eval_params(w)),
-        pretrained=lambda w, input: str(Path(input.weights).parent),
+        model=lambda w: as_arg(model_spec(w)),
     log:
         f"{RS}/logs/evaluate/{{dataset}}_{{attack}}.log",
     threads: CFG["threads"]
@@ -26,7 +24,7 @@ rule evaluate:
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu_gpu evaluate --params {params.args} --threads {threads} --pretrained {params.pretrained} "
-        "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --alpha {input.alpha} "
+        "bdu_gpu evaluate --params {params.args} --threads {threads} --model {params.model} "
+        "--backdoored {input.backdoored} --tau {input.tau} --alpha {input.alpha} "
         "--classes {input.classes} --test {input.test} --test-triggered {input.test_triggered} "
         "--out {output} > {log} 2>&1"

@@ -3,9 +3,7 @@
 
 rule estimate_trigger_vector:
     input:
-        weights=rules.pretrain_clip.output.weights,
-        spec=rules.pretrain_clip.output.spec,
-        head=rules.build_head.output,
+        unpack(model_inputs),
         backdoored=rules.finetune_backdoor.output.weights,
         forget=rules.poison_images.output.forget,
     output:
@@ -13,7 +11,7 @@ rule estimate_trigger_vector:
         history=f"{RS}/tbar/{{dataset}}/{{attack}}/trigger_vector.json",
     params:
         args=lambda w: as_arg(trigger_vector_params(w)),
-        pretrained=lambda w, input: str(Path(input.weights).parent),
+        model=lambda w: as_arg(model_spec(w)),
     log:
         f"{RS}/logs/estimate_trigger_vector/{{dataset}}_{{attack}}.log",
     benchmark:
@@ -25,16 +23,14 @@ rule estimate_trigger_vector:
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu_gpu estimate_trigger_vector --params {params.args} --threads {threads} --pretrained {params.pretrained} "
-        "--head {input.head} --backdoored {input.backdoored} --forget {input.forget} "
+        "bdu_gpu estimate_trigger_vector --params {params.args} --threads {threads} --model {params.model} "
+        "--backdoored {input.backdoored} --forget {input.forget} "
         "--out {output.tau} --history {output.history} > {log} 2>&1"
 
 
 rule search_alpha:
     input:
-        weights=rules.pretrain_clip.output.weights,
-        spec=rules.pretrain_clip.output.spec,
-        head=rules.build_head.output,
+        unpack(model_inputs),
         backdoored=rules.finetune_backdoor.output.weights,
         tau=trigger_vector,
         classes=f"{RS}/data/{{dataset}}/classes.json",
@@ -47,7 +43,7 @@ rule search_alpha:
         alpha=f"{RS}/tbar/{{dataset}}/{{attack}}/alpha.json",
     params:
         args=lambda w: as_arg(search_alpha_params(w)),
-        pretrained=lambda w, input: str(Path(input.weights).parent),
+        model=lambda w: as_arg(model_spec(w)),
         outdir=lambda w, output: str(Path(output.alpha).parent),
     log:
         f"{RS}/logs/search_alpha/{{dataset}}_{{attack}}.log",
@@ -60,6 +56,6 @@ rule search_alpha:
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu_gpu search_alpha --params {params.args} --threads {threads} --pretrained {params.pretrained} "
-        "--head {input.head} --backdoored {input.backdoored} --tau {input.tau} --classes {input.classes} "
+        "bdu_gpu search_alpha --params {params.args} --threads {threads} --model {params.model} "
+        "--backdoored {input.backdoored} --tau {input.tau} --classes {input.classes} "
         "--val {input.val} --val-triggered {input.val_triggered} --outdir {params.outdir} > {log} 2>&1"
