@@ -18,6 +18,7 @@ from .classnames import class_names, resolve_target
 from .clip_resolution import check_pretrained, model_config_file
 from .fidelity import apply_fidelity
 from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
+from .text_sources import TSV_FILES
 from . import attacks, fetch, methods
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -241,9 +242,10 @@ def _check_text_dataset(cfg: dict, name: str, ds: dict, base_dir: Path) -> list[
         problems.append(f"config key '{key}.{ds['source']}': required for source {ds['source']!r}")
     elif ds["source"] == "tsv" and not fetch.provides(ds["tsv"]["path"]):  # else rule fetch_data downloads it
         path = base_dir / Path(ds["tsv"]["path"]).expanduser()
-        for f in ("train.tsv", "dev.tsv", "test.tsv"):
+        for f in TSV_FILES.values():
             if not (path / f).is_file():
-                problems.append(f"config key '{key}.tsv.path': {str(path / f)!r} does not exist (expected train.tsv, dev.tsv, test.tsv)")
+                problems.append(f"config key '{key}.tsv.path': {str(path / f)!r} does not exist "
+                                f"(expected {', '.join(TSV_FILES.values())})")
                 break
     elif ds["source"] == "hf" and _looks_local(ds["hf"]["path"]) and not (base_dir / Path(ds["hf"]["path"]).expanduser()).exists():
         problems.append(f"config key '{key}.hf.path': dataset directory {ds['hf']['path']!r} does not exist")

@@ -11,6 +11,7 @@ check does not require them to exist yet. Torch-free: the Snakefile imports it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -27,8 +28,9 @@ def _norm(path) -> str:
     return os.path.normpath(str(path))
 
 
+@functools.cache
 def manifest() -> dict[str, dict]:
-    """``{dest file: {"url_path", "sha256", "bytes", "bundle"}}`` for every file of every bundle."""
+    """``{dest file: {"url_path", "sha256", "bytes", "bundle"}}`` for every file of every bundle (read once)."""
     out = {}
     for name, b in yaml.safe_load(SOURCES.read_text()).items():
         for file, f in b["files"].items():
@@ -37,8 +39,9 @@ def manifest() -> dict[str, dict]:
     return out
 
 
-def fetched_dirs() -> set[str]:
-    return {_norm(Path(p).parent) for p in manifest()}
+@functools.cache
+def fetched_dirs() -> frozenset[str]:
+    return frozenset(_norm(Path(p).parent) for p in manifest())
 
 
 def provides(directory) -> bool:

@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     p.add_argument("--base-url", required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    entry = manifest()[args.out] if args.out in manifest() else None
+    entry = manifest().get(args.out)
     if entry is None:
         raise SystemExit(f"fetch_data: {args.out} is not a file of fetch_sources.yaml")
     src = url(args.out, args.base_url)

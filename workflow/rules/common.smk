@@ -21,6 +21,7 @@ from bdunlearn.config import (  # noqa: E402
     text_datasets,
 )
 from bdunlearn.clip_resolution import model_resolution  # noqa: E402
+from bdunlearn.text_sources import TSV_FILES  # noqa: E402
 from bdunlearn import attacks as attack_registry, fetch, methods as method_registry  # noqa: E402
 
 try:
@@ -42,7 +43,6 @@ METHODS = method_registry.names()  # the registry (bdunlearn.methods), the confi
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
 RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
 FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/fetch_sources.yaml)
-TSV_FILES = ["train.tsv", "dev.tsv", "test.tsv"]
 
 
 def _uses_conda():
@@ -173,7 +173,7 @@ def cube_params(w):
 def tsv_inputs(w):
     """A TSV dataset's split files (fetched by fetch_data when fetch_sources.yaml provides its directory)."""
     ds = VIEWS[w.dataset]
-    return fetch.files_in(ds["tsv"]["path"], TSV_FILES) if ds["source"] == "tsv" else []
+    return fetch.files_in(ds["tsv"]["path"], TSV_FILES.values()) if ds["source"] == "tsv" else []
 
 
 def attack_inputs(w):
