@@ -24,7 +24,7 @@ run: install
 # another study: make report CONFIG=configs/<table>.yaml
 CONFIG ?=
 report: install
-	$(BIN)/python -m bdunlearn.report $(if $(CONFIG),--configfile $(CONFIG))
+	$(BIN)/python -m bdunlearn.workflow.report $(if $(CONFIG),--configfile $(CONFIG))
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,7 @@
 (the model named by ``--text-model`` / ``--max-length`` / ``--head``, as the study's ``text.model`` names it).
 
 Embeds the poisoned training set with the backdoored model exactly as ``detect_cube`` does, then runs
-CUBE (bdunlearn.cube.detect, the configured variant) for every combination of ``n_neighbors`` x
+CUBE (bdunlearn.detection.cube.detect, the configured variant) for every combination of ``n_neighbors`` x
 ``min_cluster_size`` x ``min_samples`` and prints one Markdown row per combination: clusters found,
 noise rows, precision / recall / F1 of the flagged rows against the true poisoned rows.
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from bdunlearn.adapters import load_adapter
-from bdunlearn.cube import CubeConfig, detect
+from bdunlearn.models import load_adapter
+from bdunlearn.detection.cube import CubeConfig, detect
 from bdunlearn.detect_cube import embed
-from bdunlearn.io import read_parquet
-from bdunlearn.metrics import detection_scores
-from bdunlearn.runtime import derive_seed
+from bdunlearn.data.io import read_parquet
+from bdunlearn.evaluation.metrics import detection_scores
+from bdunlearn.workflow.runtime import derive_seed
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import yaml
 from bdunlearn import attacks, make_table
 from bdunlearn.attacks import ImageAttack
 from bdunlearn.attacks.image import check_batch, scaled_length
-from bdunlearn.config import ConfigError, dataset_view, load_and_check
+from bdunlearn.workflow.config import ConfigError, dataset_view, load_and_check
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_builtins_declare_name_label_modality_and_parameter_defaults():
 
 
 def test_the_registry_and_the_config_check_import_no_torch():
-    code = "import sys, bdunlearn.config, bdunlearn.attacks; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, bdunlearn.workflow.config, bdunlearn.attacks; assert 'torch' not in sys.modules, 'torch imported'"
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

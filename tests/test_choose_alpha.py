@@ -1,6 +1,6 @@
 import pytest
 
-from bdunlearn.tbar import choose_alpha
+from bdunlearn.methods.tbar_core import choose_alpha
 
 ROWS = [
     {"alpha": 0.0, "val_ca": 97.0, "val_asr": 99.0},

@@ -1,9 +1,9 @@
 import torch
 
-from bdunlearn.adapters import ClipClassifier, load_clip_classifier
-from bdunlearn.clip_models import create_clip, load_clip, save_clip, tokenizer_for
-from bdunlearn.io import save_weights
-from bdunlearn.zeroshot import zeroshot_head
+from bdunlearn.models.clip_adapter import ClipClassifier, load_clip_classifier
+from bdunlearn.models.open_clip_models import create_clip, load_clip, save_clip, tokenizer_for
+from bdunlearn.data.io import save_weights
+from bdunlearn.models.zeroshot import zeroshot_head
 
 
 def test_bundled_arch_roundtrips_through_safetensors(tmp_path):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bdunlearn.config import ConfigError, dataset_view, load_and_check, load_file
+from bdunlearn.workflow.config import ConfigError, dataset_view, load_and_check, load_file
 
 REPO = Path(__file__).resolve().parents[1]
 

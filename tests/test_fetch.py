@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bdunlearn import fetch
+from bdunlearn.data import fetch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "hiddenkiller"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from bdunlearn import glyphs
-from bdunlearn.clip_models import create_clip, tokenizer_for
+from bdunlearn.data import glyphs
+from bdunlearn.models.open_clip_models import create_clip, tokenizer_for
 from bdunlearn.pretrain_clip import caption_table, glyph_corpus
-from bdunlearn.zeroshot import caption_embeddings, class_embeddings
+from bdunlearn.models.zeroshot import caption_embeddings, class_embeddings
 
 
 def test_glyphs_are_seeded_balanced_and_bright_on_dark():

@@ -1,4 +1,4 @@
-"""GPU leases (bdunlearn.gpu_lease) and profile checks (bdunlearn.profile_checks)."""
+"""GPU leases (bdunlearn.workflow.gpu_lease) and profile checks (bdunlearn.workflow.profile_checks)."""
 
 import os
 import signal
@@ -12,8 +12,8 @@ import pytest
 from pathlib import Path
 
 from dag import gpu_rules
-from bdunlearn.gpu_lease import gpu_limit, read_lease_log, visible_gpus
-from bdunlearn.profile_checks import ProfileError, check_profile, parse_scontrol_oneliner, slurm_problems
+from bdunlearn.workflow.gpu_lease import gpu_limit, read_lease_log, visible_gpus
+from bdunlearn.workflow.profile_checks import ProfileError, check_profile, parse_scontrol_oneliner, slurm_problems
 
 
 def test_visible_gpus_reads_the_override_then_cuda_visible_devices():
@@ -29,7 +29,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from datetime import datetime
-    from bdunlearn.gpu_lease import acquire
+    from bdunlearn.workflow.gpu_lease import acquire
     dev, fd = acquire(sys.argv[1].split(","), Path(sys.argv[2]))
     start = datetime.now().isoformat()
     time.sleep(float(sys.argv[3]))
@@ -72,7 +72,7 @@ def test_a_killed_job_frees_its_device(tmp_path):
 
 
 def test_wrapper_binds_the_module_to_the_leased_device_and_logs_it(tmp_path, monkeypatch, capsys):
-    from bdunlearn import gpu_lease
+    from bdunlearn.workflow import gpu_lease
 
     seen = {}
 
@@ -98,11 +98,11 @@ def test_wrapper_binds_the_module_to_the_leased_device_and_logs_it(tmp_path, mon
     # inside a SLURM job, SLURM has bound the GPUs: no lease, CUDA_VISIBLE_DEVICES left as SLURM set it
     assert gpu_lease.run_module("unlearn", [], env={**env, "SLURM_JOB_ID": "5", "CUDA_VISIBLE_DEVICES": "0"}) == 0
     assert seen["env"]["CUDA_VISIBLE_DEVICES"] == "0" and "device=slurm:0" in capsys.readouterr().err
-    # the real wrapper passes the module's exit code on
+    # the real wrapper passes the module's exit code on (a step without its arguments: argparse's 2)
     monkeypatch.undo()
-    res = subprocess.run([sys.executable, "-m", "bdunlearn.gpu_lease", "gpu_lease"], capture_output=True, text=True,
-                         env={**os.environ, **env})
-    assert res.returncode == 2 and "rc=2" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "bdunlearn.workflow.gpu_lease", "fetch_data"], capture_output=True,
+                         text=True, env={**os.environ, **env})
+    assert res.returncode == 2 and "rc=2" in res.stderr and "--out" in res.stderr
 
 
 def test_profile_check_names_unknown_rules_and_passes_known_ones():

@@ -11,7 +11,7 @@ import yaml
 
 from bdunlearn import make_unlearning_table as tables
 from bdunlearn import methods
-from bdunlearn.config import ConfigError, load_and_check
+from bdunlearn.workflow.config import ConfigError, load_and_check
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = Path(__file__).with_name("toy_method.py")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bdunlearn.gpu_lease import read_lease_log
+from bdunlearn.workflow.gpu_lease import read_lease_log
 from dag import job_stats
 
 REPO = Path(__file__).resolve().parents[1]

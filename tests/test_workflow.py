@@ -13,6 +13,8 @@ import pytest
 import yaml
 from dag import job_stats
 
+from bdunlearn.data.io import decode_images
+
 REPO = Path(__file__).resolve().parents[1]
 MICRO = Path(__file__).with_name("micro_config.yaml")
 
@@ -110,20 +112,37 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_dropped_intermediate_weights_are_deleted_and_do_not_trigger_a_rerun(tmp_path):
-    """intermediate_weights: drop marks the backdoored and unlearned weights temp(): gone once no job needs them,
-    and a second run, whose results are all there, does nothing."""
+def test_a_plugin_model_kind_runs_a_study_and_dropped_weights_are_deleted(tmp_path):
+    """A model kind registered from a plugin file (tests/toy_model_kind.py, an MLP on 12-px pixels with seeded base
+    weights) runs the image track and two unlearning methods: no CLIP is pretrained, no head built, every job gets
+    its spec (with the plugin to import), and the tables hold its rows. With intermediate_weights: drop, the
+    backdoored and unlearned weights are temp(): gone once no job needs them, and a second run does nothing."""
+    shutil.copy(Path(__file__).with_name("toy_model_kind.py"), tmp_path / "toy_model_kind.py")
     cfg = yaml.safe_load(MICRO.read_text())
+    cfg["plugins"] = ["toy_model_kind.py"]
     cfg["intermediate_weights"] = "drop"
-    cfg["datasets"] = {"synth": {**cfg["datasets"]["synth"], "attacks": ["badnets"]}}
-    cfg["unlearn"]["methods"] = ["ga"]
-    (tmp_path / "drop.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake("--cores", "2", "--configfile", "drop.yaml", cwd=tmp_path)
+    digits = {**cfg["datasets"]["digits"], "model_kind": "pixel_mlp", "attacks": ["blended"]}
+    digits["unlearn"] = {"methods": ["ga", "tbar"], "lr": 1.0e-3, "batch_size": 16, "forget_set": "truth"}
+    cfg["datasets"] = {"digits": digits}
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "-p", "--cores", "2", "--configfile", "toy.yaml", cwd=tmp_path)
+    planned = job_stats(proc.stdout + proc.stderr)
+    assert "pretrain_clip" not in planned and "build_head" not in planned and planned["unlearn"] == 2
+    spec = json.dumps({"classes": "results/micro/seed0/data/digits/classes.json", "hidden": 32, "kind": "pixel_mlp",
+                       "plugin": str((tmp_path / "toy_model_kind.py").resolve()), "seed": 0, "side": 12}, sort_keys=True)
+    assert (proc.stdout + proc.stderr).count(f"--model '{spec}'") == 8  # every job that builds the model
+    snakemake("--cores", "2", "--configfile", "toy.yaml", cwd=tmp_path)
     root = tmp_path / "results" / "micro"
-    assert len(pd.read_csv(root / "tables" / "unlearn.csv")) == 3  # backdoored, GA at epochs 1 and 2
-    assert (root / "seed0" / "unlearn" / "synth" / "badnets" / "ga" / "history.csv").is_file()
-    assert not list(root.rglob("*.safetensors"))  # backdoored and unlearned weights deleted
-    proc = snakemake("--cores", "2", "--configfile", "drop.yaml", cwd=tmp_path)
+    images = pd.read_parquet(root / "seed0" / "data" / "digits" / "test.parquet")["image"]
+    assert decode_images(images[:1]).shape[-2:] == (12, 12)  # prepared at the kind's resolution
+    tbar = pd.read_csv(root / "tables" / "tbar.csv")
+    assert tbar[["dataset", "attack"]].values.tolist() == [["digits", "blended"]]
+    unl = pd.read_csv(root / "tables" / "unlearn.csv")
+    assert unl["method"].tolist() == ["backdoored", "ga", "ga", "tbar"]  # GA at epochs 1 and 2
+    assert (root / "seed0" / "unlearn" / "digits" / "blended" / "ga" / "history.csv").is_file()
+    # the backdoored and unlearned weights are deleted; the trigger vector (small, and TBAR's output) stays
+    assert [p.name for p in root.rglob("*.safetensors")] == ["trigger_vector.safetensors"]
+    proc = snakemake("--cores", "2", "--configfile", "toy.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -212,9 +231,9 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
 
 
 def test_the_html_report_holds_every_table_and_plot(micro_run):
-    """`make report` (bdunlearn.report: snakemake --report) on the finished micro study: one HTML file with each
+    """`make report` (bdunlearn.workflow.report: snakemake --report) on the finished micro study: one HTML file with each
     table (its CSV embedded, decodable, equal to the file) and each plot kind, with their captions."""
-    proc = subprocess.run([sys.executable, "-m", "bdunlearn.report", "--configfile", "micro.yaml",
+    proc = subprocess.run([sys.executable, "-m", "bdunlearn.workflow.report", "--configfile", "micro.yaml",
                            "--snakefile", str(REPO / "Snakefile")], cwd=micro_run, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (micro_run / "results" / "micro" / "report.html").read_text()

@@ -3,7 +3,8 @@
 ``bdunlearn --help`` lists the steps (the modules whose docstring starts with
 "Rule", one per Snakemake rule) with their one-line summaries, read from the
 source without importing torch; ``bdunlearn methods [PLUGIN ...]`` lists the
-registered unlearning methods (with those of the plugins, module names or ``.py`` files); ``bdunlearn STEP --help`` shows a step's arguments.
+registered unlearning methods (with those of the plugins, module names or ``.py`` files), ``bdunlearn models
+[PLUGIN ...]`` the model kinds; ``bdunlearn STEP --help`` shows a step's arguments.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def steps() -> dict[str, str]:
 
 
 def usage() -> str:
-    lines = ["usage: bdunlearn STEP [--params JSON ...]   |   bdunlearn methods [PLUGIN ...]   |   bdunlearn STEP --help", "",
+    lines = ["usage: bdunlearn STEP [--params JSON ...]   |   bdunlearn methods|models [PLUGIN ...]   |   bdunlearn STEP --help", "",
              "Runs one step of the bdunlearn pipeline by hand; `snakemake --cores N` runs them all, cached.",
              "The Snakemake log of a run (`snakemake -n -p`) prints each step's full command line.", "", "steps:"]
     for name, summary in steps().items():
@@ -42,11 +43,19 @@ def main(argv=None) -> int:
         return 0
     step, rest = argv[0], argv[1:]
     if step == "methods":
-        from . import methods
+        from bdunlearn import methods
 
         methods.load_plugins(rest)
         for m in methods.REGISTRY.values():
             print(f"{m.name:<18} {m.label:<20} {m.family:<12} starts from the {m.start} weights")
+        return 0
+    if step == "models":
+        from bdunlearn import models
+
+        models.load_plugins(rest)
+        for k in models.REGISTRY.values():
+            default = f" (the {k.modality} default)" if k.default else ""
+            print(f"{k.name:<18} {k.label:<26} {k.modality} datasets{default}")
         return 0
     if step not in steps():
         print(f"bdunlearn: unknown step {step!r}; steps: {', '.join(steps())}", file=sys.stderr)

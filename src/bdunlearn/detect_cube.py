@@ -1,7 +1,7 @@
 """Rule ``detect_cube``: CUBE detection of the poisoned training rows with the backdoored model (any adapter).
 
 Embeds the poisoned training set with the backdoored model, runs
-:func:`bdunlearn.cube.detect` and writes:
+:func:`bdunlearn.detection.cube.detect` and writes:
 
 - ``flags.parquet``: ``uid, label, is_poisoned, flagged, cluster, x, y`` (x, y:
   the first two reduced coordinates);
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .adapters import load_adapter
-from .cli import add_model_args, model_spec, parser
-from .cube import CubeConfig, detect
-from .io import read_parquet, save_figure, write_json, write_parquet
-from .metrics import detection_scores
-from .runtime import derive_seed, setup
-from .training import map_rows
+from bdunlearn.models import load_adapter
+from bdunlearn.workflow.cli import add_model_args, model_spec, parser
+from bdunlearn.detection.cube import CubeConfig, detect
+from bdunlearn.data.io import read_parquet, save_figure, write_json, write_parquet
+from bdunlearn.evaluation.metrics import detection_scores
+from bdunlearn.workflow.runtime import derive_seed, setup
+from bdunlearn.models.training import map_rows
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,17 @@ The backdoored model is fine-tuned on the triggered forget set U_set (target
 labels) with the backdoor fine-tuning recipe (``trigger_vector`` config keys
 override it; the paper uses the same settings); the output is
 tau_trigger = theta(backdoored+trigger) - theta(backdoored) over the visual
-encoder's floating-point state, as safetensors (:func:`bdunlearn.tbar.trigger_vector`).
+encoder's floating-point state, as safetensors (:func:`bdunlearn.methods.tbar_core.trigger_vector`).
 """
 
 from __future__ import annotations
 
-from .adapters import load_adapter
-from .cli import add_model_args, model_spec, parser
-from .io import save_weights, write_json
-from .runtime import setup
-from .task_vectors import norm
-from .tbar import trigger_vector
+from bdunlearn.models import load_adapter
+from bdunlearn.workflow.cli import add_model_args, model_spec, parser
+from bdunlearn.data.io import save_weights, write_json
+from bdunlearn.workflow.runtime import setup
+from bdunlearn.models.task_vectors import norm
+from bdunlearn.methods.tbar_core import trigger_vector
 
 
 def main(argv=None) -> None:

@@ -7,11 +7,11 @@ method ``backdoored`` and one snapshot.
 
 from __future__ import annotations
 
-from .adapters import load_adapter
-from .cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
-from .io import read_json, write_json
-from .metrics import backdoor_metrics
-from .runtime import setup
+from bdunlearn.models import load_adapter
+from bdunlearn.workflow.cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
+from bdunlearn.data.io import read_json, write_json
+from bdunlearn.evaluation.metrics import backdoor_metrics
+from bdunlearn.workflow.runtime import setup
 
 
 def main(argv=None) -> None:

@@ -1,7 +1,7 @@
 """Rule ``fetch_data``: one data file from its source repository at a pinned commit, checked against its SHA-256.
 
 The file, its source and its checksum come from ``fetch_sources.yaml``
-(:mod:`bdunlearn.fetch`); ``--base-url`` is the config's ``fetch.base_url``.
+(:mod:`bdunlearn.data.fetch`); ``--base-url`` is the config's ``fetch.base_url``.
 A mismatch fails the job and keeps nothing.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .fetch import download, manifest, url
+from bdunlearn.data.fetch import download, manifest, url
 
 log = logging.getLogger(__name__)
 

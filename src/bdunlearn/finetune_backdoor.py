@@ -10,9 +10,9 @@ weights (safetensors) and the per-epoch loss history (JSON).
 
 from __future__ import annotations
 
-from .cli import add_model_args, model_spec, parser
-from .io import save_weights, write_json
-from .training import run_finetune
+from bdunlearn.workflow.cli import add_model_args, model_spec, parser
+from bdunlearn.data.io import save_weights, write_json
+from bdunlearn.models.training import run_finetune
 
 
 def main(argv=None) -> None:

@@ -18,9 +18,9 @@ import argparse
 
 import pandas as pd
 
-from . import attacks
-from .io import read_json, write_csv, write_text
-from .metrics import removal, retention
+from bdunlearn import attacks
+from bdunlearn.data.io import read_json, write_csv, write_text
+from bdunlearn.evaluation.metrics import removal, retention
 
 COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
            "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]

@@ -25,8 +25,8 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from . import attacks, methods as registry
-from .io import read_json, write_csv, write_text
+from bdunlearn import attacks, methods as registry
+from bdunlearn.data.io import read_json, write_csv, write_text
 
 RATES = ["cacc", "lfr", "pacc", "delta_pacc"]
 

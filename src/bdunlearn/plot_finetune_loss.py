@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import read_json, save_figure, write_csv
+from bdunlearn.data.io import read_json, save_figure, write_csv
 
 
 def curves(reports: list[str], oracle: str | None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import save_figure, write_csv
+from bdunlearn.data.io import save_figure, write_csv
 
 
 def main(argv=None) -> None:

@@ -20,7 +20,7 @@ import math
 
 import pandas as pd
 
-from .io import save_figure
+from bdunlearn.data.io import save_figure
 
 
 def points(table: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:

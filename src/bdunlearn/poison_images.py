@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import attacks
-from .attacks.image import to_float, to_uint8
-from .cli import parser
-from .io import decode_images, encode_png, read_json, read_parquet, save_figure, write_json, write_parquet
-from .runtime import derive_seed, setup
+from bdunlearn import attacks
+from bdunlearn.attacks.image import to_float, to_uint8
+from bdunlearn.workflow.cli import parser
+from bdunlearn.data.io import decode_images, encode_png, read_json, read_parquet, save_figure, write_json, write_parquet
+from bdunlearn.workflow.runtime import derive_seed, setup
 
 log = logging.getLogger(__name__)
 CHUNK = 512

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import attacks
-from .cli import parser
-from .io import read_json, read_parquet, write_json, write_parquet
-from .runtime import derive_seed, setup
+from bdunlearn import attacks
+from bdunlearn.workflow.cli import parser
+from bdunlearn.data.io import read_json, read_parquet, write_json, write_parquet
+from bdunlearn.workflow.runtime import derive_seed, setup
 
 log = logging.getLogger(__name__)
 PARAPHRASE_UID_OFFSET = 900_000_000  # uids of paraphrases that are not row-aligned with a clean split

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import image_sources
-from .classnames import class_names, resolve_target, templates
-from .cli import prepare_main
-from .io import encode_png
-from .runtime import derive_seed
+from bdunlearn.data import image_sources
+from bdunlearn.data.classnames import class_names, resolve_target, templates
+from bdunlearn.workflow.cli import prepare_main
+from bdunlearn.data.io import encode_png
+from bdunlearn.workflow.runtime import derive_seed
 
 SPLITS = ("train", "val", "test", "forget")
 TEST_UID_OFFSET = 1_000_000_000

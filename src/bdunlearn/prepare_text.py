@@ -2,7 +2,7 @@
 
 Outputs ``train``, ``val`` and ``test`` (columns ``uid, text, label``) and
 ``classes.json`` (class names, target index, sizes). Sources (see
-:mod:`bdunlearn.text_sources`): ``tsv`` (train/dev/test files), ``hf``
+:mod:`bdunlearn.data.text_sources`): ``tsv`` (train/dev/test files), ``hf``
 (``datasets.load_dataset``) and ``synthetic`` (offline). A source without a
 validation split gets one carved from its training split (``splits.val`` rows,
 seeded). ``splits.<name>`` caps a split at that many rows by a seeded
@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import text_sources
-from .classnames import resolve_target
-from .cli import prepare_main
-from .runtime import derive_seed
+from bdunlearn.data import text_sources
+from bdunlearn.data.classnames import resolve_target
+from bdunlearn.workflow.cli import prepare_main
+from bdunlearn.workflow.runtime import derive_seed
 
 SPLITS = ("train", "val", "test")
 UID_OFFSET = {"train": 0, "val": 100_000_000, "test": 200_000_000}

@@ -7,7 +7,7 @@ default) is trained contrastively offline, standing in for a pretrained CLIP,
 on one of two sources (``pretrain.source``):
 
 - ``glyphs`` (the embedded default): printed digits rendered offline
-  (``bdunlearn.glyphs``) paired with captions ("a printed three"). The
+  (``bdunlearn.data.glyphs``) paired with captions ("a printed three"). The
   handwritten digits it is then fine-tuned on are a different distribution,
   so, as for CLIP on CIFAR100, zero-shot accuracy is moderate and backdoor
   fine-tuning has clean-task learning to do.
@@ -40,16 +40,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import glyphs
-from .adapters import ClipClassifier, load_image_split
-from .classnames import DIGITS
-from .cli import parser
-from .clip_models import create_clip, save_clip, tokenizer_for
-from .io import read_json, write_json
-from .metrics import accuracy
-from .runtime import derive_seed, setup
-from .training import batch_indices, cosine_lr, predict, progress
-from .zeroshot import caption_embeddings
+from bdunlearn.data import glyphs
+from bdunlearn.models.clip_adapter import ClipClassifier, load_image_split
+from bdunlearn.data.classnames import DIGITS
+from bdunlearn.workflow.cli import parser
+from bdunlearn.models.open_clip_models import create_clip, save_clip, tokenizer_for
+from bdunlearn.data.io import read_json, write_json
+from bdunlearn.evaluation.metrics import accuracy
+from bdunlearn.workflow.runtime import derive_seed, setup
+from bdunlearn.models.training import batch_indices, cosine_lr, predict, progress
+from bdunlearn.models.zeroshot import caption_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> tor
 
 
 def glyph_corpus(prm: dict, resolution: int, seed: int):
-    """The printed-glyph corpus (bdunlearn.glyphs): training images and labels, per-class captions, held-out split."""
+    """The printed-glyph corpus (bdunlearn.data.glyphs): training images and labels, per-class captions, held-out split."""
     n_classes = len(DIGITS) if prm["classes"] == "digits" else len(glyphs.CLASSNAMES)
 
     def tensors(n, tag):

@@ -1,6 +1,6 @@
 """Rule ``search_alpha``: grid search of TBAR's negation coefficient (eq. 3) on the image track.
 
-The search and its selection rule are :mod:`bdunlearn.tbar`'s. Outputs:
+The search and its selection rule are :mod:`bdunlearn.methods.tbar_core`'s. Outputs:
 ``alpha_search.csv`` (alpha, val_ca, val_asr, seconds), ``alpha_search.png``
 and ``alpha.json``.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .adapters import load_adapter
-from .cli import add_tbar_model_args, model_spec, parser
-from .io import load_weights, read_json
-from .runtime import setup
-from .tbar import AlphaEvaluator, run_search
+from bdunlearn.models import load_adapter
+from bdunlearn.workflow.cli import add_tbar_model_args, model_spec, parser
+from bdunlearn.data.io import load_weights, read_json
+from bdunlearn.workflow.runtime import setup
+from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search
 
 
 def main(argv=None) -> None:

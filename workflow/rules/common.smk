@@ -12,7 +12,7 @@ sys.path.insert(0, SRC)
 for _name, _module in list(sys.modules.items()):
     if _name.split(".")[0] == "bdunlearn" and not Path(getattr(_module, "__file__", None) or "/").is_relative_to(SRC):
         del sys.modules[_name]
-from bdunlearn.config import (  # noqa: E402
+from bdunlearn.workflow.config import (  # noqa: E402
     ConfigError,
     dataset_view,
     image_datasets,
@@ -20,9 +20,11 @@ from bdunlearn.config import (  # noqa: E402
     pretrain_dataset,
     text_datasets,
 )
-from bdunlearn.clip_resolution import model_resolution  # noqa: E402
-from bdunlearn.text_sources import TSV_FILES  # noqa: E402
-from bdunlearn import attacks as attack_registry, fetch, methods as method_registry  # noqa: E402
+from bdunlearn.models.clip_resolution import model_resolution  # noqa: E402
+from bdunlearn.models.base import ModelContext  # noqa: E402
+from bdunlearn.data.text_sources import TSV_FILES  # noqa: E402
+from bdunlearn import attacks as attack_registry, methods as method_registry, models as model_registry  # noqa: E402
+from bdunlearn.data import fetch  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -41,7 +43,7 @@ PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, att
 ATTACKS = sorted({a for _, a in PAIRS})
 METHODS = method_registry.names()  # the registry (bdunlearn.methods), the config's plugins included
 UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
-RESOLUTION = model_resolution(CFG["model"]) if IMAGE_DATASETS else None
+MODEL_KINDS = {d: model_registry.get(VIEWS[d]["model_kind"]) for d in DATASETS}  # the registry's (bdunlearn.models)
 FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/fetch_sources.yaml)
 
 
@@ -57,12 +59,12 @@ def _uses_conda():
 # Under --sdm conda the env's python runs the package from the source tree;
 # otherwise the python that runs Snakemake (the project's .venv) does.
 # Shell commands call `bdu <module> ...`, i.e. `python -m bdunlearn.<module> ...`; GPU rules
-# call `bdu_gpu <module> ...`, which runs the module on one leased GPU (bdunlearn.gpu_lease).
+# call `bdu_gpu <module> ...`, which runs the module on one leased GPU (bdunlearn.workflow.gpu_lease).
 PY = "python" if _uses_conda() else shlex.quote(sys.executable)
 _PREFIX = (
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{PYTHONPATH:+:$PYTHONPATH}}; "
     f'bdu() {{ local m="$1"; shift; {PY} -m "bdunlearn.$m" "$@"; }}; '
-    f'bdu_gpu() {{ {PY} -m bdunlearn.gpu_lease "$@"; }}; '
+    f'bdu_gpu() {{ {PY} -m bdunlearn.workflow.gpu_lease "$@"; }}; '
 )
 shell.prefix(_PREFIX.replace("{", "{{").replace("}", "}}"))  # the prefix is formatted like a command
 
@@ -106,7 +108,7 @@ _DATA_KEYS = {"name", "source", "hf", "tsv", "synthetic", "splits", "classnames"
 def dataset_params(w):
     ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS}
     if not is_text(w):
-        ds["resolution"] = RESOLUTION
+        ds["resolution"] = MODEL_KINDS[w.dataset].resolution(CFG, VIEWS[w.dataset])
     return {**base_params(w), **ds}
 
 
@@ -188,23 +190,18 @@ def is_text(w):
     return VIEWS[w.dataset]["modality"] == "text"
 
 
+def model_context(w):
+    return ModelContext(root=f"{R}/seed{w.seed}", seed=int(w.seed), dataset=w.dataset, view=VIEWS[w.dataset], config=CFG)
+
+
 def model_inputs(w):
-    """Files the base model of a dataset is built from (the model spec names them)."""
-    if is_text(w):
-        return {"classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json"}
-    return {"weights": f"{R}/seed{w.seed}/models/pretrained/model.safetensors",
-            "spec": f"{R}/seed{w.seed}/models/pretrained/spec.json",
-            "head": f"{R}/seed{w.seed}/models/{w.dataset}/head.safetensors"}
+    """Files the base model of a dataset is built from (its model kind names them; bdunlearn.models)."""
+    return MODEL_KINDS[w.dataset].inputs(model_context(w))
 
 
 def model_spec(w):
-    """The JSON model spec of a dataset's base model (see bdunlearn.adapters)."""
-    if is_text(w):
-        m = {**CFG["text"]["model"], **VIEWS[w.dataset].get("text_model", {})}
-        return {"kind": "text", "name": m["name"], "max_length": m["max_length"], "dtype": m["dtype"], "head": m["head"],
-                "classes": f"{R}/seed{w.seed}/data/{w.dataset}/classes.json", "seed": int(w.seed)}
-    return {"kind": "clip", "pretrained": f"{R}/seed{w.seed}/models/pretrained",
-            "head": f"{R}/seed{w.seed}/models/{w.dataset}/head.safetensors"}
+    """The JSON model spec of a dataset's base model (its model kind's; bdunlearn.models)."""
+    return model_registry.spec_for(MODEL_KINDS[w.dataset], model_context(w))
 
 
 def eval_inputs(w):
@@ -228,7 +225,7 @@ def job_resources(rule_name):
 def pretrain_params(w):
     unread = {"threads", "dataset" if CFG["pretrain"]["source"] == "glyphs" else "glyphs"}  # threads: the job's size
     pre = {k: v for k, v in CFG["pretrain"].items() if k not in unread}
-    return {**base_params(w, "device"), "model": {**CFG["model"], "resolution": RESOLUTION}, "pretrain": pre}
+    return {**base_params(w, "device"), "model": {**CFG["model"], "resolution": model_resolution(CFG["model"])}, "pretrain": pre}
 
 
 def pretrain_inputs(w):
@@ -317,7 +314,7 @@ def cube_reports(wildcards=None):
 def check_profile():
     """Profile mistakes (unknown rules in set-resources / set-threads, a SLURM partition that does not
     exist or needs an account) end the run here, before any job, with a message naming the key."""
-    from bdunlearn.profile_checks import ProfileError, check_profile as _check
+    from bdunlearn.workflow.profile_checks import ProfileError, check_profile as _check
 
     if not workflow.is_main_process:
         return

@@ -2,7 +2,7 @@
 
 Everything that lists attacks reads this registry: the config schema's
 ``attacks`` names and ``attack_params`` blocks and the modality and input-file
-checks (``bdunlearn.config``), the poisoning job's inputs
+checks (``bdunlearn.workflow.config``), the poisoning job's inputs
 (``workflow/rules/common.smk``), the poisoning steps (``bdunlearn.poison_images``,
 ``bdunlearn.poison_text``) and the tables' labels. The registered class is the
 trigger itself: :meth:`Attack.build` makes one from a seed and the config's
@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from .base import MODALITIES, Attack, ImageAttack, TextAttack
+from bdunlearn.attacks.base import MODALITIES, Attack, ImageAttack, TextAttack
 
 REGISTRY: dict[str, type[Attack]] = {}
 
@@ -69,6 +69,6 @@ def schema_fragments() -> tuple[list[str], dict]:
     return names(), {n: a.schema() for n, a in REGISTRY.items()}
 
 
-from . import badnet, blended, wanet, sig, badnets, addsent, hiddenkiller  # noqa: E402,F401  (built-ins, in schema order)
+from bdunlearn.attacks import badnet, blended, wanet, sig, badnets, addsent, hiddenkiller  # noqa: E402, F401  (built-ins, in schema order)
 
 __all__ = ["Attack", "ImageAttack", "TextAttack", "REGISTRY", "register", "names", "get", "label", "schema_fragments"]

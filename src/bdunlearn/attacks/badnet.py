@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import register
-from .base import ImageAttack
-from .image import STYLES, check_batch, check_style, generator, scaled_length, wrap_uint8
+from bdunlearn.attacks import register
+from bdunlearn.attacks.base import ImageAttack
+from bdunlearn.attacks.image import STYLES, check_batch, check_style, generator, scaled_length, wrap_uint8
 
 
 @register

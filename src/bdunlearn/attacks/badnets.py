@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import register
-from .insertion import InsertionAttack
+from bdunlearn.attacks import register
+from bdunlearn.attacks.insertion import InsertionAttack
 
 
 @register

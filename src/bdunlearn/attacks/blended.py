@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import register
-from .base import ImageAttack
-from .image import STYLES, check_batch, check_style, generator
+from bdunlearn.attacks import register
+from bdunlearn.attacks.base import ImageAttack
+from bdunlearn.attacks.image import STYLES, check_batch, check_style, generator
 
 
 @register

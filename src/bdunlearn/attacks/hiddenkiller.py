@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import register
-from .base import TextAttack
-from ..text_sources import TSV_FILES, read_tsv
+from bdunlearn.attacks import register
+from bdunlearn.attacks.base import TextAttack
+from bdunlearn.data.text_sources import TSV_FILES, read_tsv
 
 
 @register

@@ -28,10 +28,10 @@ def scaled_length(length_at_224: float, resolution: int) -> int:
 
 
 def generator(*parts):
-    """A torch generator seeded from ``parts`` (``bdunlearn.runtime.derive_seed``)."""
+    """A torch generator seeded from ``parts`` (``bdunlearn.workflow.runtime.derive_seed``)."""
     import torch
 
-    from ..runtime import derive_seed
+    from bdunlearn.workflow.runtime import derive_seed
 
     g = torch.Generator()
     g.manual_seed(derive_seed(*parts))

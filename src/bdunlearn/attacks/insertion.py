@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TextAttack
+from bdunlearn.attacks.base import TextAttack
 
 
 def insert_words(text: str, trigger: str, rng: np.random.Generator) -> str:
@@ -31,7 +31,7 @@ class InsertionAttack(TextAttack):
     count = 1
 
     def trigger_text(self, text: str, uid: int) -> str:
-        from ..runtime import derive_seed
+        from bdunlearn.workflow.runtime import derive_seed
 
         rng = np.random.default_rng(derive_seed(self.seed, self.name, int(uid)))
         for _ in range(int(self.count)):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import register
-from .base import ImageAttack
-from .image import check_batch
+from bdunlearn.attacks import register
+from bdunlearn.attacks.base import ImageAttack
+from bdunlearn.attacks.image import check_batch
 
 
 @register

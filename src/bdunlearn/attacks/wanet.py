@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import register
-from .base import ImageAttack
-from .image import check_batch, generator, scaled_length
+from bdunlearn.attacks import register
+from bdunlearn.attacks.base import ImageAttack
+from bdunlearn.attacks.image import check_batch, generator, scaled_length
 
 
 @register

@@ -2,7 +2,7 @@
 
 Everything that lists methods reads this registry: the workflow's input and
 params functions and wildcard constraints (``workflow/rules/common.smk``), the
-config schema's ``unlearn.methods`` and hyperparameters (``bdunlearn.config``),
+config schema's ``unlearn.methods`` and hyperparameters (``bdunlearn.workflow.config``),
 the unlearning step (``bdunlearn.unlearn``) and the tables' order and labels.
 Built-in methods are imported below, in table order; more come from the
 config's ``plugins`` (importable module names or ``.py`` files), loaded by
@@ -11,13 +11,8 @@ config's ``plugins`` (importable module names or ``.py`` files), loaded by
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-
-from .base import STARTS, Method, UnlearnJob
+from bdunlearn.methods.base import STARTS, Method, UnlearnJob
+from bdunlearn.workflow.plugins import load_plugins, source_of
 
 REGISTRY: dict[str, Method] = {}
 _NAME_OK = "abcdefghijklmnopqrstuvwxyz0123456789_"
@@ -32,7 +27,7 @@ def register(cls: type[Method]) -> type[Method]:
     if m.start not in STARTS:
         raise ValueError(f"method {m.name}: start {m.start!r}; allowed: {', '.join(STARTS)}")
     m.label = m.label or m.name
-    m.source = getattr(sys.modules.get(cls.__module__), "__plugin_file__", cls.__module__)
+    m.source = source_of(cls.__module__)
     old = REGISTRY.get(m.name)
     if old is not None and old.source != m.source:  # the same module imported again may register again
         raise ValueError(f"method {m.name!r} is registered twice ({old.source} and {m.source})")
@@ -60,39 +55,6 @@ def is_builtin(method: Method) -> bool:
     return method.source.startswith(__name__ + ".")
 
 
-def load_plugins(entries) -> None:
-    """Import each plugin: a module name (``mylab.methods``) or a ``.py`` file; importing registers its methods."""
-    for entry in entries or []:
-        entry = str(entry)
-        if entry.endswith(".py"):
-            path = Path(entry).resolve()
-            if not path.is_file():
-                raise FileNotFoundError(f"config key 'plugins': no file {path}")
-            name = f"bdunlearn_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-            if name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            module.__plugin_file__ = str(path)
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except ValueError:
-                del sys.modules[name]
-                raise
-            except Exception as err:  # a broken plugin: say which, and let a corrected one load next time
-                del sys.modules[name]
-                raise ImportError(f"config key 'plugins': {path} failed to import: {type(err).__name__}: {err}") from err
-        else:
-            try:
-                importlib.import_module(entry)
-            except ValueError:
-                raise
-            except Exception as err:
-                sys.modules.pop(entry, None)
-                raise ImportError(f"config key 'plugins': cannot import {entry!r} ({type(err).__name__}: {err})") from err
-
-
 def import_method(name: str, source: str | None) -> Method:
     """The method ``name``, importing ``source`` first when it is a plugin."""
     if name not in REGISTRY and source:
@@ -111,7 +73,7 @@ def schema_fragments() -> tuple[dict, dict]:
     return props, defaults
 
 
-from . import retrain, ga, npo, rga, tbar  # noqa: E402,F401  (built-ins register themselves, in table order)
+from bdunlearn.methods import retrain, ga, npo, rga, tbar  # noqa: E402, F401  (built-ins register themselves, in table order)
 
 __all__ = ["Method", "UnlearnJob", "REGISTRY", "register", "get", "names", "load_plugins", "import_method",
            "schema_fragments", "is_builtin"]

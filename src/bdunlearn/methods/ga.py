@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import register
-from .gradient import GradientMethod
+from bdunlearn.methods import register
+from bdunlearn.methods.gradient import GradientMethod
 
 
 def ga_loss(clean_logits, clean_y, forget_logits, forget_y):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Method
+from bdunlearn.methods.base import Method
 
 # the loop's keys, read by every gradient method
 COMMON_KEYS = ("epochs", "snapshots", "batch_size", "lr", "optimizer", "weight_decay", "grad_clip",
@@ -77,6 +77,6 @@ class GradientMethod(Method):
         raise NotImplementedError
 
     def run(self, job) -> dict:
-        from .gradient_loop import run_gradient_method
+        from bdunlearn.methods.gradient_loop import run_gradient_method
 
         return run_gradient_method(self, job)

@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..io import save_weights
-from ..runtime import derive_seed
-from ..training import FinetuneConfig, make_optimizer, map_rows, progress
-from . import get
-from .gradient import Batch, GradientMethod, UnlearnConfig
+from bdunlearn.data.io import save_weights
+from bdunlearn.workflow.runtime import derive_seed
+from bdunlearn.models.training import FinetuneConfig, make_optimizer, map_rows, progress
+from bdunlearn.methods import get
+from bdunlearn.methods.gradient import Batch, GradientMethod, UnlearnConfig
 
 log = logging.getLogger(__name__)
 

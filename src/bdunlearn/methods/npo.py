@@ -8,8 +8,8 @@ is the same expression. beta: ``unlearn.npo_beta`` (authors' code 1; the
 
 from __future__ import annotations
 
-from . import register
-from .gradient import GradientMethod
+from bdunlearn.methods import register
+from bdunlearn.methods.gradient import GradientMethod
 
 
 def npo_term(forget_logits, forget_y, ref_logp_y, beta: float):

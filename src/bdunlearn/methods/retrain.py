@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from . import register
-from .base import Method
+from bdunlearn.methods import register
+from bdunlearn.methods.base import Method
 
 
 @register
@@ -29,7 +29,7 @@ class ReTrain(Method):
     def run(self, job):
         import pandas as pd
 
-        from ..io import read_json
+        from bdunlearn.data.io import read_json
 
         fit = read_json(job.paths["oracle_history"])
         job.report["n_retain"] = fit["n_samples"]  # the rows the oracle was trained on
@@ -50,7 +50,7 @@ class ReTrainFiltered(Method):
     def run(self, job):
         import pandas as pd
 
-        from ..training import finetune_adapter
+        from bdunlearn.models.training import finetune_adapter
 
         fit = finetune_adapter(job.model, job.params, *job.retain, job.device, tag="retrain")
         job.snapshot(None)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 
-from . import register
-from .gradient import GradientMethod
+from bdunlearn.methods import register
+from bdunlearn.methods.gradient import GradientMethod
 
 
 def kl_to_reference(forget_logits, ref_logp, direction: str = "reference_current"):

@@ -3,7 +3,7 @@
 tau = theta(backdoored fine-tuned on the forget rows, with their labels) -
 theta(backdoored) (eq. 2), then the alpha grid search on the clean and
 triggered validation sets (eq. 3, TBAR's rule), and theta_bd - alpha* tau; the
-same library (:mod:`bdunlearn.tbar`) as the image track's three rules. With
+same library (:mod:`bdunlearn.methods.tbar_core`) as the image track's three rules. With
 ``forget_set: cube`` this is detect-then-negate: the trigger is never used to
 build the forget set (the triggered validation set still picks alpha).
 Reads ``trigger_vector`` (overridden by ``unlearn.tbar``) and ``alpha_search``.
@@ -11,8 +11,8 @@ Reads ``trigger_vector`` (overridden by ``unlearn.tbar``) and ``alpha_search``.
 
 from __future__ import annotations
 
-from . import register
-from .base import Method
+from bdunlearn.methods import register
+from bdunlearn.methods.base import Method
 
 
 @register
@@ -33,8 +33,8 @@ class TBAR(Method):
     def run(self, job):
         import pandas as pd
 
-        from ..task_vectors import negate, norm
-        from ..tbar import AlphaEvaluator, run_search, trigger_vector
+        from bdunlearn.models.task_vectors import negate, norm
+        from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search, trigger_vector
 
         prm, model = job.params, job.model
         theta_bd = {k: v.detach().clone() for k, v in model.editable_state().items()}

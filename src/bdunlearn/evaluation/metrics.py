@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .training import predict
+from bdunlearn.models.training import predict
 
 
 def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:

@@ -9,7 +9,7 @@ Each reader returns ``{split: (texts, labels)}`` for the splits ``train``,
   ``val``. Rows are read verbatim: no quoting, so a sentence may contain ``"``.
 - ``hf``: ``datasets.load_dataset(path, name, split=...)`` with configured text
   and label columns (a hub name, or a local directory in the hub's layout).
-- ``synthetic``: :mod:`bdunlearn.synthetic_text`, offline.
+- ``synthetic``: :mod:`bdunlearn.data.synthetic_text`, offline.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def load_hf(spec: dict) -> dict[str, tuple[list[str], np.ndarray]]:
 
 
 def load_synthetic(n: int, seed: int, test_fraction: float = 0.2, val_fraction: float = 0.1):
-    from .synthetic_text import generate
+    from bdunlearn.data.synthetic_text import generate
 
     texts, labels = generate(n, seed)
     n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))

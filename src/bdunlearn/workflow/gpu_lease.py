@@ -2,7 +2,7 @@
 
 Role in the DAG: GPU rules (``resources: gpu=1``) run their module through
 ``bdu_gpu <module> ...`` (shell prefix in ``workflow/rules/common.smk``), i.e.
-``python -m bdunlearn.gpu_lease <module> ...``. Snakemake counts the ``gpu``
+``python -m bdunlearn.workflow.gpu_lease <module> ...``. Snakemake counts the ``gpu``
 resource but never says *which* device a job may use, so two GPU jobs started
 side by side would both land on ``cuda:0``. This wrapper
 
@@ -153,7 +153,7 @@ def read_lease_log(path: str | Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m bdunlearn.gpu_lease MODULE [ARGS...]  (runs bdunlearn.MODULE on one leased GPU)",
+        print("usage: python -m bdunlearn.workflow.gpu_lease MODULE [ARGS...]  (runs bdunlearn.MODULE on one leased GPU)",
               file=sys.stderr)
         return 2
     return run_module(argv[0], argv[1:])

@@ -14,14 +14,14 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .classnames import class_names, resolve_target
-from .clip_resolution import check_pretrained, model_config_file
-from .fidelity import apply_fidelity
-from .image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
-from .text_sources import TSV_FILES
-from . import attacks, fetch, methods
+from bdunlearn.data.classnames import class_names, resolve_target
+from bdunlearn.workflow.fidelity import apply_fidelity
+from bdunlearn.data.image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
+from bdunlearn.data.text_sources import TSV_FILES
+from bdunlearn import attacks, methods, models
+from bdunlearn.data import fetch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -66,9 +66,10 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def with_registry(schema: dict) -> dict:
-    """The schema with the registered attacks and methods: the attack lists' names and each attack's
+    """The schema with the registered attacks, methods and model kinds: the attack lists' names and each attack's
     ``attack_params`` block (bdunlearn.attacks); ``unlearn.methods``' names and each method's hyperparameters
-    (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``; bdunlearn.methods)."""
+    (their types under ``$defs.unlearn``, their defaults under the top-level ``unlearn``; bdunlearn.methods);
+    ``datasets.<name>.model_kind``'s names (bdunlearn.models)."""
     schema["$defs"]["attack_list"]["items"]["enum"], schema["$defs"]["attack_params"]["properties"] = attacks.schema_fragments()
     props, defaults = methods.schema_fragments()
     unlearn = schema["$defs"]["unlearn"]["properties"]
@@ -78,13 +79,14 @@ def with_registry(schema: dict) -> dict:
         raise ConfigError(f"invalid config:\n  method(s) {', '.join(sorted(owners))}: hyperparameter(s) "
                           f"{', '.join('unlearn.' + k for k in clash)} would replace the shared key(s) of that name")
     unlearn["methods"]["items"]["enum"] = methods.names()
+    schema["properties"]["datasets"]["additionalProperties"]["properties"]["model_kind"]["enum"] = models.names()
     unlearn.update(props)
     schema["properties"]["unlearn"]["properties"].update(defaults)
     return schema
 
 
 def load_plugins(config: dict) -> None:
-    """Import the config's ``plugins`` (methods register themselves), naming the key on failure."""
+    """Import the config's ``plugins`` (methods and model kinds register themselves), naming the key on failure."""
     entries = config.get("plugins") or []
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise ConfigError("invalid config:\n  config key 'plugins': expected a list of module names or .py files")
@@ -128,13 +130,19 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     """Cross-key checks the schema cannot express."""
     base_dir = Path(base_dir)
     problems = []
-    if image_datasets(cfg):
-        problems.extend(_check_clip_model(cfg, base_dir))
+    for kind in models.REGISTRY.values():  # each model kind checks its own keys, for the datasets that use it
+        users = [n for n in cfg["datasets"] if model_kind(cfg, n) == kind.name]
+        if users:
+            problems.extend(kind.check(cfg, users, base_dir))
     for name, ds in cfg["datasets"].items():
         key = f"datasets.{name}"
         modality = ds["modality"]
         if ds["source"] not in SOURCES[modality]:
             problems.append(f"config key '{key}.source': {ds['source']!r} is not a {modality} source; allowed: {', '.join(SOURCES[modality])}")
+            continue
+        if ds.get("model_kind") and ds["model_kind"] not in models.names(modality):
+            problems.append(f"config key '{key}.model_kind': {ds['model_kind']!r} is not a {modality} model kind; "
+                            f"allowed: {', '.join(models.names(modality))}")
             continue
         atts = dataset_attacks(cfg, name)
         allowed = attacks.names(modality)
@@ -217,25 +225,6 @@ def _check_attack_data(cfg: dict, name: str, atts: list, base_dir: Path) -> list
     return problems
 
 
-def _check_clip_model(cfg: dict, base_dir: Path) -> list[str]:
-    problems = []
-    model = cfg["model"]
-    if model_config_file(model["arch"]) is None:
-        problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
-    if model["pretrained"] is None:
-        pre_ds = cfg["pretrain"]["dataset"]
-        if cfg["pretrain"]["source"] == "dataset" and pre_ds is not None and pre_ds not in image_datasets(cfg):
-            problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured image dataset; allowed: {', '.join(image_datasets(cfg))}")
-    else:
-        try:
-            check_pretrained(model["pretrained"])
-        except ValueError as err:
-            problems.append(str(err))
-        if _looks_local(model["pretrained"]) and not (base_dir / Path(model["pretrained"]).expanduser()).is_file():
-            problems.append(f"config key 'model.pretrained': weights file {model['pretrained']!r} does not exist")
-    return problems
-
-
 def _check_text_dataset(cfg: dict, name: str, ds: dict, base_dir: Path) -> list[str]:
     key, problems = f"datasets.{name}", []
     if ds["source"] in ("tsv", "hf") and ds["source"] not in ds:
@@ -275,6 +264,12 @@ def unlearn_view(cfg: dict, name: str) -> dict:
     return deep_merge(cfg["unlearn"], cfg["datasets"][name].get("unlearn", {}))
 
 
+def model_kind(cfg: dict, name: str) -> str:
+    """The dataset's model kind: its ``model_kind``, else its modality's default (bdunlearn.models)."""
+    ds = cfg["datasets"][name]
+    return ds.get("model_kind") or models.default_for(ds["modality"])
+
+
 def modality(cfg: dict, name: str) -> str:
     return cfg["datasets"][name]["modality"]
 
@@ -296,6 +291,7 @@ def dataset_view(cfg: dict, name: str) -> dict:
     """Everything the jobs of one dataset need, with the finetune / attack / unlearn overrides merged."""
     ds = copy.deepcopy(cfg["datasets"][name])
     ds["name"] = name
+    ds["model_kind"] = model_kind(cfg, name)
     ds["attacks"] = dataset_attacks(cfg, name)
     ds["attack_params"] = attack_params_view(cfg, name)
     ds["unlearn"] = unlearn_view(cfg, name)

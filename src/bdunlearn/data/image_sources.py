@@ -56,7 +56,7 @@ def load_hf_split(spec: dict, split: str, indices=None, resolution: int = 224, d
     """Rows ``indices`` (all if None) of ``datasets.load_dataset(path, name, split=split)``."""
     import datasets
 
-    from .training import progress
+    from bdunlearn.models.training import progress
 
     ds = _load(spec, split)
     image_col, label_col = spec.get("image_column", "image"), spec.get("label_column", "label")

@@ -5,7 +5,7 @@ Backdoor fine-tuning, trigger-vector estimation and ReTrain all run
 decay per step, as in Ilharco et al. (2022) whose recipe the TBAR paper adopts
 (appendix B.2.1); text studies use Adam at a constant rate (RGA paper, 6.1).
 ``inputs`` is anything indexable by an index tensor whose items have
-``.to(device)``: a uint8 image tensor or :class:`~bdunlearn.adapters.TextInputs`. Batches are drawn from a seeded permutation, so a run
+``.to(device)``: a uint8 image tensor or :class:`~bdunlearn.models.TextInputs`. Batches are drawn from a seeded permutation, so a run
 is reproducible on CPU.
 """
 
@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .augment import augment
-from .runtime import derive_seed
+from bdunlearn.data.augment import augment
+from bdunlearn.workflow.runtime import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class FinetuneConfig:
     optimizer: str = "adamw"  # adamw (TBAR / Ilharco et al.) or adam (RGA paper: Adam, no weight decay)
     schedule: str = "cosine"  # cosine (linear warmup, then half-cosine) or constant (linear warmup, then flat)
     fresh_optimizer: bool = False  # a new optimizer (Adam state reset) at every epoch, as the RGA authors' code does
-    augment: str = "none"  # none, or random_resized_crop (images: open_clip's training transform, bdunlearn.augment)
+    augment: str = "none"  # none, or random_resized_crop (images: open_clip's training transform, bdunlearn.data.augment)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -57,8 +57,8 @@ def finetune_adapter(model, params: dict, inputs, labels, device, tag: str) -> d
 
 def run_finetune(params: dict, spec: dict, data, start_weights=None, threads=1, tag="finetune"):
     """Fine-tune the adapter of ``spec`` (from ``start_weights``) on the Parquet split ``data``; returns (model on CPU, report)."""
-    from .adapters import load_adapter
-    from .runtime import setup
+    from bdunlearn.models import load_adapter
+    from bdunlearn.workflow.runtime import setup
 
     device = setup(params["seed"], threads, params["device"])
     model = load_adapter(spec, start_weights, device)
@@ -190,7 +190,7 @@ def map_rows(model: nn.Module, inputs, device: torch.device, batch_size: int, fn
              empty: torch.Tensor | None = None) -> torch.Tensor:
     """``fn(model, batch)`` (one output row per input row) over all of ``inputs``, concatenated in input order.
 
-    Inputs that know their rows' lengths (:class:`~bdunlearn.adapters.TextInputs`)
+    Inputs that know their rows' lengths (:class:`~bdunlearn.models.TextInputs`)
     are batched from the shortest row to the longest, so a batch pads to
     nearly its own rows' length rather than to the longest of a random draw,
     and on the CPU in batches of at most :data:`SORTED_CPU_BATCH` rows (with

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .classnames import DIGITS
+from bdunlearn.data.classnames import DIGITS
 
 LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)]
 CLASSNAMES = DIGITS + LETTERS  # 36 classes: the ten digit words, then the letters

@@ -19,7 +19,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """The base model: ``--model``, a JSON model spec (see :mod:`bdunlearn.adapters`), the same for every rule."""
+    """The base model: ``--model``, a JSON model spec (see :mod:`bdunlearn.models`), the same for every rule."""
     p.add_argument("--model", type=json.loads, required=True, help="JSON model spec")
 
 
@@ -54,8 +54,8 @@ def prepare_main(description: str, prepare, argv=None) -> None:
     import logging
     from pathlib import Path
 
-    from .io import write_json, write_parquet
-    from .runtime import setup
+    from bdunlearn.data.io import write_json, write_parquet
+    from bdunlearn.workflow.runtime import setup
 
     p = parser(description)
     p.add_argument("--outdir", required=True, help="directory for the <split>.parquet files and classes.json")

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import save_figure, write_csv, write_json
-from .metrics import ca_asr
-from .task_vectors import apply_inplace, subtract
-from .training import finetune_adapter, progress
+from bdunlearn.data.io import save_figure, write_csv, write_json
+from bdunlearn.evaluation.metrics import ca_asr
+from bdunlearn.models.task_vectors import apply_inplace, subtract
+from bdunlearn.models.training import finetune_adapter, progress
 
 log = logging.getLogger(__name__)
 

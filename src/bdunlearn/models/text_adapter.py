@@ -1,107 +1,16 @@
-"""Model adapters: one interface for every model family the unlearning methods edit.
+"""Transformers text classifiers (the ``text`` model kind) behind the adapter interface.
 
-An adapter is an ``nn.Module`` that maps a batch of inputs to class logits
-(``forward``), to the sample embedding CUBE clusters (``features``), and names
-its *editable* parameters: the ones backdoor fine-tuning trains, task vectors
-are computed over, and unlearning methods update. It also turns a Parquet split
-into model inputs (``load_split``). Methods (TBAR, GA, NPO, RGA, ReTrain) and
-CUBE only talk to this interface, so each runs on each modality; a job builds
-its adapter from a JSON *model spec* with :func:`load_adapter`:
-
-- ``{"kind": "clip", "pretrained": <pretrain_clip dir>, "head": <head.safetensors>}``
-- ``{"kind": "text", "name": <hub id, local dir or offline alias>, "classes": <classes.json>
-  (or "num_labels": K), "max_length": 128, "dtype": "auto", "head": "linear" | "auto", "seed": S}``;
-  the seed fixes the fresh classification head's initialisation.
-
-``ClipClassifier`` is CLIP with a frozen zero-shot head (Ilharco et al., 2022):
-``logits = head(normalize(visual(normalize_pixels(x))))`` where the head rows
-are the normalised class text embeddings scaled by the CLIP logit scale. Inputs
-are uint8 images ``(N, 3, H, W)``; pixel normalisation happens inside, so data
-stays compact in memory.
+Texts are tokenized once (:class:`TextInputs`, no padding) and padded per batch
+(:class:`TextBatch`). :class:`TextClassifier` wraps an
+``AutoModelForSequenceClassification``, or a bare ``AutoModel`` with a linear
+head on the first token (the RGA authors' classifier); decoders pool the last
+real token.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-
-class ClipClassifier(nn.Module):
-    def __init__(self, visual: nn.Module, head_weight: torch.Tensor, mean, std):
-        super().__init__()
-        self.visual = visual
-        self.register_buffer("head_weight", head_weight.detach().clone(), persistent=False)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-
-    @property
-    def num_classes(self) -> int:
-        return self.head_weight.shape[0]
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.uint8:
-            x = x.to(torch.float32) / 255.0
-        x = (x - self.mean) / self.std
-        f = self.visual(x)
-        return f / f.norm(dim=-1, keepdim=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x) @ self.head_weight.to(torch.float32).T
-
-    def editable_state(self) -> dict[str, torch.Tensor]:
-        """The visual encoder's floating-point state (what TBAR's task vectors span)."""
-        return {k: v for k, v in self.visual.state_dict().items() if v.is_floating_point()}
-
-    def editable_parameters(self):
-        return [p for p in self.visual.parameters()]
-
-    def head_parameter_names(self) -> list[str]:
-        """None: the zero-shot head is a frozen buffer, every editable tensor is the encoder's."""
-        return []
-
-    def named_editable_parameters(self) -> dict[str, nn.Parameter]:
-        return dict(self.visual.named_parameters())
-
-    def load_split(self, path):
-        return load_image_split(path)
-
-    def encode_frame(self, df):
-        """Rows of a split's DataFrame (``image`` PNG bytes, ``label``) as (uint8 images, int64 labels)."""
-        from .io import decode_images
-
-        return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
-
-    def load_editable_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Copy ``state`` into the editable tensors in place (no reallocation)."""
-        own = self.visual.state_dict()
-        missing = set(own) - set(state)
-        missing = {k for k in missing if own[k].is_floating_point()}
-        if missing:
-            raise KeyError(f"state is missing {len(missing)} editable tensors, e.g. {sorted(missing)[:3]}")
-        with torch.no_grad():
-            for k, v in state.items():
-                own[k].copy_(v)
-
-
-def load_clip_classifier(pretrained_dir, head_path, visual_weights=None, device="cpu") -> ClipClassifier:
-    """CLIP classifier from ``pretrain_clip``'s directory, a ``build_head`` head and optional visual weights."""
-    from pathlib import Path
-
-    from .clip_models import load_visual
-    from .io import load_weights
-
-    pretrained_dir = Path(pretrained_dir)
-    visual, spec = load_visual(pretrained_dir / "model.safetensors", pretrained_dir / "spec.json", visual_weights)
-    head = load_weights(head_path)["weight"]
-    return ClipClassifier(visual, head, spec.mean, spec.std).to(device).eval()
-
-
-def load_image_split(path) -> tuple[torch.Tensor, torch.Tensor]:
-    """A Parquet split as (uint8 images (N, 3, H, W), int64 labels)."""
-    from .io import decode_images, read_parquet
-
-    df = read_parquet(path)
-    return decode_images(df["image"]), torch.tensor(df["label"].to_numpy(), dtype=torch.long)
 
 
 class TextBatch:
@@ -203,7 +112,7 @@ class TextClassifier(nn.Module):
 
     def load_split(self, path):
         """A Parquet split (``text``, ``label``) as (TextInputs, int64 labels)."""
-        from .io import read_parquet
+        from bdunlearn.data.io import read_parquet
 
         return self.encode_frame(read_parquet(path))
 
@@ -238,31 +147,3 @@ class TextClassifier(nn.Module):
         with torch.no_grad():
             for k, v in state.items():
                 own[k].copy_(v)
-
-
-def load_adapter(spec: dict, weights=None, device="cpu") -> nn.Module:
-    """The adapter a model spec describes, with ``weights`` (a safetensors file of its editable state) loaded."""
-    kind = spec.get("kind")
-    if kind == "clip":
-        return load_clip_classifier(spec["pretrained"], spec["head"], weights, device)
-    if kind == "text":
-        from .io import load_weights
-        from .runtime import derive_seed
-        from .text_models import load_text_model
-
-        from .io import read_json
-
-        num_labels = spec.get("num_labels") or len(read_json(spec["classes"])["classnames"])
-        head_kind = spec.get("head", "auto")
-        torch.manual_seed(derive_seed(spec.get("seed", 0), "text-head"))  # the fresh head's init is part of theta_base
-        tokenizer, model, decoder = load_text_model(spec["name"], int(num_labels), spec.get("dtype", "auto"),
-                                                    torch.device(device), head_kind)
-        head = None
-        if head_kind == "linear":
-            torch.manual_seed(derive_seed(spec.get("seed", 0), "text-head"))
-            head = nn.Linear(model.config.hidden_size, int(num_labels)).to(model.dtype)
-        adapter = TextClassifier(model, tokenizer, spec.get("max_length", 128), decoder, head)
-        if weights is not None:
-            adapter.load_editable_state(load_weights(weights))
-        return adapter.to(device).eval()
-    raise ValueError(f"unknown model spec kind {kind!r}; allowed: clip, text")

@@ -1,0 +1,1 @@
+"""Detection of poisoned training samples: CUBE (Cui et al., 2022), as the RGA paper applies it."""
