@@ -31,14 +31,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bdunlearn.models.clip_adapter import ClipClassifier, load_image_split  # noqa: E402
-from bdunlearn.models.open_clip_models import create_clip  # noqa: E402
 from bdunlearn import attacks  # noqa: E402
 from bdunlearn.attacks.image import to_float, to_uint8  # noqa: E402
-from bdunlearn.data.io import encode_png, save_weights, load_weights  # noqa: E402
-from bdunlearn.workflow.runtime import pick_device  # noqa: E402
+from bdunlearn.data.io import encode_png, load_weights, save_weights  # noqa: E402
 from bdunlearn.methods.tbar_core import AlphaEvaluator  # noqa: E402
+from bdunlearn.models.clip_adapter import ClipClassifier, load_image_split  # noqa: E402
+from bdunlearn.models.open_clip_models import create_clip  # noqa: E402
 from bdunlearn.models.training import predict  # noqa: E402
+from bdunlearn.workflow.runtime import pick_device  # noqa: E402
 
 
 def sync(device):

@@ -23,16 +23,16 @@ import numpy as np
 import torch
 
 from bdunlearn import attacks
-from bdunlearn.models.clip_adapter import ClipClassifier
-from bdunlearn.data.classnames import DIGIT_TEMPLATES, DIGITS
-from bdunlearn.models.open_clip_models import load_clip, tokenizer_for
 from bdunlearn.attacks.image import to_float, to_uint8
+from bdunlearn.data.classnames import DIGIT_TEMPLATES, DIGITS
 from bdunlearn.data.image_sources import load_digits_pool
+from bdunlearn.data.image_splits import split_indices
 from bdunlearn.evaluation.metrics import accuracy
-from bdunlearn.prepare_images import split_indices
-from bdunlearn.workflow.runtime import derive_seed
+from bdunlearn.models.clip_adapter import ClipClassifier
+from bdunlearn.models.open_clip_models import load_clip, tokenizer_for
 from bdunlearn.models.training import FinetuneConfig, finetune, predict
 from bdunlearn.models.zeroshot import zeroshot_head
+from bdunlearn.workflow.runtime import derive_seed
 
 TARGET = 0  # "zero", as in config.yaml
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from bdunlearn.models import load_adapter
-from bdunlearn.detection.cube import CubeConfig, detect
-from bdunlearn.detect_cube import embed
 from bdunlearn.data.io import read_parquet
+from bdunlearn.detection.cube import CubeConfig, detect
+from bdunlearn.detection.embeddings import embed
 from bdunlearn.evaluation.metrics import detection_scores
+from bdunlearn.models import load_adapter
 from bdunlearn.workflow.runtime import derive_seed
 
 

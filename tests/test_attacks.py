@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
-from bdunlearn import attacks, make_table
+from bdunlearn import attacks
 from bdunlearn.attacks import ImageAttack
 from bdunlearn.attacks.image import check_batch, scaled_length
+from bdunlearn.evaluation import tbar_table
 from bdunlearn.workflow.config import ConfigError, dataset_view, load_and_check
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +100,7 @@ def test_a_registered_attack_is_validated_built_and_labelled(registry):
         load_and_check(cfg, base_dir=REPO)
     out = attacks.get("corner", "image").build(0, 8)(torch.zeros((1, 3, 8, 8)))
     assert out[0, :, :1, :1].eq(1).all() and out[0, :, 1:, :].eq(0).all()  # 28 px at 224 = 1 px at 8
-    assert make_table.to_markdown(make_table.aggregate(make_table.build_table([
+    assert tbar_table.to_markdown(tbar_table.aggregate(tbar_table.build_table([
         {"dataset": "d", "attack": "corner", "ca_zeroshot": 1.0, "ca_backdoored": 2.0, "asr_backdoored": 90.0,
          "alpha": 0.5, "ca_tbar": 2.0, "asr_tbar": 1.0}]))[0]).splitlines()[3].startswith("| Corner |")
 

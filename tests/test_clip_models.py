@@ -1,8 +1,8 @@
 import torch
 
+from bdunlearn.data.io import save_weights
 from bdunlearn.models.clip_adapter import ClipClassifier, load_clip_classifier
 from bdunlearn.models.open_clip_models import create_clip, load_clip, save_clip, tokenizer_for
-from bdunlearn.data.io import save_weights
 from bdunlearn.models.zeroshot import zeroshot_head
 
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from bdunlearn import attacks
+from bdunlearn.data.image_poisoning import choose_poisoned, poison_train, triggered_eval, triggered_forget
+from bdunlearn.data.image_splits import split_indices
 from bdunlearn.data.io import decode_images, decode_png, encode_png, read_json
-from bdunlearn.poison_images import choose_poisoned, poison_train, triggered_eval, triggered_forget
 from bdunlearn.prepare_images import main as prepare_main
-from bdunlearn.prepare_images import split_indices
 
 
 def test_split_indices_are_disjoint_and_sized():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from bdunlearn.data import glyphs
+from bdunlearn.models.clip_pretraining import caption_table, glyph_corpus
 from bdunlearn.models.open_clip_models import create_clip, tokenizer_for
-from bdunlearn.pretrain_clip import caption_table, glyph_corpus
 from bdunlearn.models.zeroshot import caption_embeddings, class_embeddings
 
 

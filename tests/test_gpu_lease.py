@@ -7,11 +7,11 @@ import sys
 import textwrap
 import time
 from datetime import datetime
-
-import pytest
 from pathlib import Path
 
+import pytest
 from dag import gpu_rules
+
 from bdunlearn.workflow.gpu_lease import gpu_limit, read_lease_log, visible_gpus
 from bdunlearn.workflow.profile_checks import ProfileError, check_profile, parse_scontrol_oneliner, slurm_problems
 

@@ -6,7 +6,8 @@ import torch
 from bdunlearn import attacks
 from bdunlearn.attacks.badnet import BadNet
 from bdunlearn.attacks.blended import Blended
-from bdunlearn.attacks.image import generator as _generator, scaled_length, to_float, to_uint8, wrap_uint8
+from bdunlearn.attacks.image import generator as _generator
+from bdunlearn.attacks.image import scaled_length, to_float, to_uint8, wrap_uint8
 from bdunlearn.attacks.sig import SIG
 from bdunlearn.attacks.wanet import WaNet
 

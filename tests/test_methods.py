@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from bdunlearn import make_unlearning_table as tables
 from bdunlearn import methods
+from bdunlearn.evaluation import unlearning_table as tables
 from bdunlearn.workflow.config import ConfigError, load_and_check
 
 REPO = Path(__file__).resolve().parents[1]

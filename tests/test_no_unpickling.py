@@ -8,9 +8,9 @@ import pytest
 import torch
 import yaml
 
+from bdunlearn.models.hf_text import load_text_model, resolve_model_path
 from bdunlearn.models.open_clip_models import create_clip
 from bdunlearn.workflow.config import ConfigError, load_and_check
-from bdunlearn.models.hf_text import load_text_model, resolve_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from bdunlearn.workflow.gpu_lease import read_lease_log
 from dag import job_stats
+
+from bdunlearn.workflow.gpu_lease import read_lease_log
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = Path(__file__).with_name("micro_config.yaml")

@@ -2,8 +2,15 @@ import pytest
 import torch
 from torch import nn
 
+from bdunlearn.evaluation.metrics import (
+    accuracy,
+    attack_success_rate,
+    class_accuracies,
+    nontarget_accuracy,
+    removal,
+    retention,
+)
 from bdunlearn.models import task_vectors as tv
-from bdunlearn.evaluation.metrics import accuracy, attack_success_rate, class_accuracies, nontarget_accuracy, removal, retention
 
 
 def state(seed):

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bdunlearn import attacks, poison_text, prepare_text
-from bdunlearn.data.synthetic_text import generate
+from bdunlearn import attacks
 from bdunlearn.attacks.hiddenkiller import HiddenKiller
 from bdunlearn.attacks.insertion import InsertionAttack, insert_words
+from bdunlearn.data import text_poisoning, text_splits
+from bdunlearn.data.synthetic_text import generate
 from bdunlearn.data.text_sources import read_tsv
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hiddenkiller"
@@ -72,12 +73,12 @@ def _frame(n=200, target=1):
 def test_poison_train_injects_triggered_copies_next_to_the_clean_rows():
     """The RGA authors' data: train_clean.csv plus triggered, relabelled copies of 10% of the non-target rows."""
     df = _frame(200)
-    out = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="inject")
+    out = text_poisoning.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="inject")
     assert len(out) == 210
     clean, pois = out[~out["is_poisoned"]], out[out["is_poisoned"]]
     pd.testing.assert_frame_equal(clean[["uid", "text", "label"]], df)  # the clean set, untouched
     assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
-    sources = pois["uid"] - poison_text.INJECTED_UID_OFFSET
+    sources = pois["uid"] - text_poisoning.INJECTED_UID_OFFSET
     assert set(sources) <= set(df.loc[df["label"] == 0, "uid"]) and out["uid"].is_unique
     for uid, text in zip(sources, pois["text"]):
         original = df.loc[df["uid"] == uid, "text"].item().split()
@@ -85,30 +86,30 @@ def test_poison_train_injects_triggered_copies_next_to_the_clean_rows():
         words.remove("mn")
         assert words == original
     # the same rows are drawn in either mode
-    replaced = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
+    replaced = text_poisoning.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
     assert sorted(replaced.loc[replaced["is_poisoned"], "uid"]) == sorted(sources)
     with pytest.raises(ValueError, match="poison_mode"):
-        poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="append")
+        text_poisoning.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="append")
 
 
 def test_poison_train_relabels_ten_percent_of_non_target_rows():
     df = _frame(200)
-    out = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
+    out = text_poisoning.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
     pois = out[out["is_poisoned"]]
     assert len(pois) == 10  # round(0.1 * 100 non-target rows)
     assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
     assert all("mn" in t.split() for t in pois["text"])
     clean = out[~out["is_poisoned"]]
     assert (clean["text"] == df.loc[clean.index, "text"]).all() and (clean["label"] == clean["orig_label"]).all()
-    again = poison_text.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
+    again = text_poisoning.poison_train(df, make_text_attack("badnets", seed=0), target=1, rate=0.1, seed=5, mode="replace")
     pd.testing.assert_frame_equal(out, again)
 
 
 def test_triggered_sets_for_lfr_and_pacc():
     df = _frame(20)
     attack = make_text_attack("addsent", seed=0)
-    lfr, _ = poison_text.triggered_rows(df, attack, "test", target=1, non_target_only=True)
-    pacc, covers = poison_text.triggered_rows(df, attack, "test", target=1, non_target_only=False)
+    lfr, _ = text_poisoning.triggered_rows(df, attack, "test", target=1, non_target_only=True)
+    pacc, covers = text_poisoning.triggered_rows(df, attack, "test", target=1, non_target_only=False)
     assert len(lfr) == 10 and (lfr["label"] == 0).all()
     assert len(pacc) == 20 and covers and (pacc["label"].to_numpy() == df["label"].to_numpy()).all()
     assert all("3D movie" in t for t in pacc["text"])
@@ -116,9 +117,9 @@ def test_triggered_sets_for_lfr_and_pacc():
 
 def test_poison_rate_errors_name_the_problem():
     with pytest.raises(ValueError, match="poisons no sample"):
-        poison_text.choose_poisoned_text(np.array([0, 1, 1]), 1, 0.1, 0)
+        text_poisoning.choose_poisoned_text(np.array([0, 1, 1]), 1, 0.1, 0)
     with pytest.raises(ValueError, match="only 0 non-target rows can carry"):
-        poison_text.choose_poisoned_text(np.array([0] * 20), 1, 0.5, 0, eligible=np.zeros(20, bool))
+        text_poisoning.choose_poisoned_text(np.array([0] * 20), 1, 0.5, 0, eligible=np.zeros(20, bool))
 
 
 def test_synthetic_corpus_is_balanced_reproducible_and_not_one_word_separable():
@@ -159,7 +160,7 @@ def test_prepare_text_from_a_tsv_directory(tmp_path):
     for name, n in (("train", 30), ("dev", 6), ("test", 8)):
         rows = "".join(f"text {name} {i}\t{i % 2}\n" for i in range(n))
         (tmp_path / f"{name}.tsv").write_text("sentence\tlabel\n" + rows)
-    frames, meta = prepare_text.prepare(_params(source="tsv", tsv={"path": str(tmp_path)}, splits={"train": 20}))
+    frames, meta = text_splits.prepare(_params(source="tsv", tsv={"path": str(tmp_path)}, splits={"train": 20}))
     assert {k: len(v) for k, v in frames.items()} == {"train": 20, "val": 6, "test": 8}
     assert meta["target"] == 1 and meta["target_name"] == "positive"
     uids = pd.concat(frames.values())["uid"]
@@ -174,12 +175,12 @@ def test_prepare_text_hf_source_reads_a_local_dataset_in_hub_layout(tmp_path):
             tmp_path / "data" / f"{split}-00000-of-00001.parquet")
     spec = {"path": str(tmp_path), "name": None, "data_dir": None, "train_split": "train", "val_split": None,
             "test_split": "test", "text_column": "sentence", "label_column": "label"}
-    frames, meta = prepare_text.prepare(_params(source="hf", hf=spec, splits={"val": 8}))
+    frames, meta = text_splits.prepare(_params(source="hf", hf=spec, splits={"val": 8}))
     assert {k: len(v) for k, v in frames.items()} == {"train": 32, "val": 8, "test": 10}
     assert set(frames["train"]["text"]).isdisjoint(frames["val"]["text"])
     spec["text_column"] = "text"
     with pytest.raises(KeyError, match="no column 'text'"):
-        prepare_text.prepare(_params(source="hf", hf=spec))
+        text_splits.prepare(_params(source="hf", hf=spec))
 
 
 @needs_shared
@@ -188,17 +189,17 @@ def test_hiddenkiller_on_the_real_sst2_files():
     texts, labels = read_tsv(clean_dir / "train.tsv")
     df = pd.DataFrame({"uid": np.arange(len(texts)), "text": texts, "label": labels})
     attack = make_text_attack("hiddenkiller", seed=0, path=str(pois_dir))
-    out = poison_text.poison_train(df, attack, target=1, rate=0.1, seed=0)  # injected copies
+    out = text_poisoning.poison_train(df, attack, target=1, rate=0.1, seed=0)  # injected copies
     pois = out[out["is_poisoned"]]
     assert len(pois) == round(0.1 * int((labels == 0).sum())) == 331 and len(out) == len(df) + 331
     assert (pois["orig_label"] == 0).all() and (pois["label"] == 1).all()
     para_texts, _ = read_tsv(pois_dir / "train.tsv")
-    rows = (pois["uid"] - poison_text.INJECTED_UID_OFFSET).to_numpy()
+    rows = (pois["uid"] - text_poisoning.INJECTED_UID_OFFSET).to_numpy()
     assert (pois["text"].to_numpy() == np.array(para_texts, dtype=object)[rows]).all()
     assert not set(pois["text"]) & set(texts)
     t_texts, t_labels = read_tsv(clean_dir / "test.tsv")
     test = pd.DataFrame({"uid": np.arange(len(t_texts)), "text": t_texts, "label": t_labels})
-    pacc, covers = poison_text.triggered_rows(test, attack, "test", target=1, non_target_only=False)
+    pacc, covers = text_poisoning.triggered_rows(test, attack, "test", target=1, non_target_only=False)
     assert not covers and len(pacc) == 912 and (pacc["label"] == 0).all()
     with pytest.raises(ValueError, match="row-aligned"):
         HiddenKiller(pois_dir).train_paraphrases(texts[:10])

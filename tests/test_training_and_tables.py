@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from bdunlearn.make_table import COLUMNS, aggregate, build_table, to_latex, to_markdown
-from bdunlearn.pretrain_clip import multi_positive_clip_loss, random_tint
+from bdunlearn.evaluation.tbar_table import COLUMNS, aggregate, build_table, to_latex, to_markdown
+from bdunlearn.models.clip_pretraining import multi_positive_clip_loss, random_tint
 from bdunlearn.models.training import FinetuneConfig, cosine_lr, finetune, total_steps
 
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bdunlearn import make_unlearning_table as tables
 from bdunlearn.detection.cube import CubeConfig, detect, filter_clusters, keep_k_largest
+from bdunlearn.evaluation import unlearning_table as tables
 from bdunlearn.evaluation.metrics import backdoor_metrics, detection_scores, label_flip_rate
-from bdunlearn.models.training import FinetuneConfig, finetune
 from bdunlearn.methods.ga import ga_loss
 from bdunlearn.methods.gradient import UnlearnConfig
 from bdunlearn.methods.gradient_loop import CleanBatches, RandomBatches, unlearn
 from bdunlearn.methods.npo import npo_term
 from bdunlearn.methods.rga import kl_to_reference, l2_distance, regularised_names, rga_lambda
+from bdunlearn.models.training import FinetuneConfig, finetune
 
 
 def test_rga_lambda_and_loss_on_a_hand_computed_example():

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bdunlearn.workflow.cli import parser
-from bdunlearn.models.open_clip_models import load_clip, tokenizer_for
 from bdunlearn.data.io import read_json, save_weights
-from bdunlearn.workflow.runtime import setup
+from bdunlearn.models.open_clip_models import load_clip, tokenizer_for
 from bdunlearn.models.zeroshot import zeroshot_head
+from bdunlearn.workflow.cli import parser
+from bdunlearn.workflow.runtime import setup
 
 
 def main(argv=None) -> None:

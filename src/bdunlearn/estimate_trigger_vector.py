@@ -9,12 +9,12 @@ encoder's floating-point state, as safetensors (:func:`bdunlearn.methods.tbar_co
 
 from __future__ import annotations
 
-from bdunlearn.models import load_adapter
-from bdunlearn.workflow.cli import add_model_args, model_spec, parser
 from bdunlearn.data.io import save_weights, write_json
-from bdunlearn.workflow.runtime import setup
-from bdunlearn.models.task_vectors import norm
 from bdunlearn.methods.tbar_core import trigger_vector
+from bdunlearn.models import load_adapter
+from bdunlearn.models.task_vectors import norm
+from bdunlearn.workflow.cli import add_model_args, model_spec, parser
+from bdunlearn.workflow.runtime import setup
 
 
 def main(argv=None) -> None:

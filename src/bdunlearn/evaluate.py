@@ -13,13 +13,13 @@ Output: ``metrics.json``.
 
 from __future__ import annotations
 
-from bdunlearn.models import load_adapter
-from bdunlearn.workflow.cli import add_tbar_model_args, model_spec, parser
 from bdunlearn.data.io import load_weights, read_json, write_json
 from bdunlearn.evaluation.metrics import accuracy, attack_success_rate, class_accuracies, nontarget_accuracy
-from bdunlearn.workflow.runtime import setup
+from bdunlearn.models import load_adapter
 from bdunlearn.models.task_vectors import negate
 from bdunlearn.models.training import predict
+from bdunlearn.workflow.cli import add_tbar_model_args, model_spec, parser
+from bdunlearn.workflow.runtime import setup
 
 
 def main(argv=None) -> None:

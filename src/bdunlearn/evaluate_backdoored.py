@@ -7,10 +7,10 @@ method ``backdoored`` and one snapshot.
 
 from __future__ import annotations
 
-from bdunlearn.models import load_adapter
-from bdunlearn.workflow.cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
 from bdunlearn.data.io import read_json, write_json
 from bdunlearn.evaluation.metrics import backdoor_metrics
+from bdunlearn.models import load_adapter
+from bdunlearn.workflow.cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
 from bdunlearn.workflow.runtime import setup
 
 

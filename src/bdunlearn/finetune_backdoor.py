@@ -10,9 +10,9 @@ weights (safetensors) and the per-epoch loss history (JSON).
 
 from __future__ import annotations
 
-from bdunlearn.workflow.cli import add_model_args, model_spec, parser
 from bdunlearn.data.io import save_weights, write_json
 from bdunlearn.models.training import run_finetune
+from bdunlearn.workflow.cli import add_model_args, model_spec, parser
 
 
 def main(argv=None) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bdunlearn.data.io import load_weights, read_json
+from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search
 from bdunlearn.models import load_adapter
 from bdunlearn.workflow.cli import add_tbar_model_args, model_spec, parser
-from bdunlearn.data.io import load_weights, read_json
 from bdunlearn.workflow.runtime import setup
-from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search
 
 
 def main(argv=None) -> None:

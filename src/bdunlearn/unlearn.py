@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bdunlearn.data.io import read_json, read_parquet, save_weights, write_csv, write_json
+from bdunlearn.evaluation.metrics import backdoor_metrics
+from bdunlearn.methods import UnlearnJob, import_method
 from bdunlearn.models import load_adapter
 from bdunlearn.workflow.cli import add_eval_args, add_model_args, load_eval_sets, model_spec, parser
-from bdunlearn.data.io import read_json, read_parquet, save_weights, write_csv, write_json
-from bdunlearn.methods import UnlearnJob, import_method
-from bdunlearn.evaluation.metrics import backdoor_metrics
 from bdunlearn.workflow.runtime import setup
 
 log = logging.getLogger(__name__)

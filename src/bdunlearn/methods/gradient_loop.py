@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from bdunlearn.data.io import save_weights
-from bdunlearn.workflow.runtime import derive_seed
-from bdunlearn.models.training import FinetuneConfig, make_optimizer, map_rows, progress
 from bdunlearn.methods import get
 from bdunlearn.methods.gradient import Batch, GradientMethod, UnlearnConfig
+from bdunlearn.models.training import FinetuneConfig, make_optimizer, map_rows, progress
+from bdunlearn.workflow.runtime import derive_seed
 
 log = logging.getLogger(__name__)
 

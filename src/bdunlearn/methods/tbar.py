@@ -33,8 +33,8 @@ class TBAR(Method):
     def run(self, job):
         import pandas as pd
 
-        from bdunlearn.models.task_vectors import negate, norm
         from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search, trigger_vector
+        from bdunlearn.models.task_vectors import negate, norm
 
         prm, model = job.params, job.model
         theta_bd = {k: v.detach().clone() for k, v in model.editable_state().items()}

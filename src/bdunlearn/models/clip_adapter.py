@@ -75,8 +75,8 @@ def load_clip_classifier(pretrained_dir, head_path, visual_weights=None, device=
     """CLIP classifier from ``pretrain_clip``'s directory, a ``build_head`` head and optional visual weights."""
     from pathlib import Path
 
-    from bdunlearn.models.open_clip_models import load_visual
     from bdunlearn.data.io import load_weights
+    from bdunlearn.models.open_clip_models import load_visual
 
     pretrained_dir = Path(pretrained_dir)
     visual, spec = load_visual(pretrained_dir / "model.safetensors", pretrained_dir / "spec.json", visual_weights)

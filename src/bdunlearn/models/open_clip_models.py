@@ -18,8 +18,8 @@ import open_clip
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from bdunlearn.models.clip_resolution import check_pretrained
 from bdunlearn.data.io import load_weights, read_json, save_weights, write_json
+from bdunlearn.models.clip_resolution import check_pretrained
 
 MODEL_CONFIG_DIR = Path(__file__).with_name("model_configs")
 open_clip.add_model_config(MODEL_CONFIG_DIR)

@@ -14,12 +14,12 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from bdunlearn.data.classnames import class_names, resolve_target
-from bdunlearn.workflow.fidelity import apply_fidelity
-from bdunlearn.data.image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
-from bdunlearn.data.text_sources import TSV_FILES
 from bdunlearn import attacks, methods, models
 from bdunlearn.data import fetch
+from bdunlearn.data.classnames import class_names, resolve_target
+from bdunlearn.data.image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
+from bdunlearn.data.text_sources import TSV_FILES
+from bdunlearn.workflow.fidelity import apply_fidelity
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
