@@ -27,6 +27,7 @@ include: "workflow/rules/detect.smk"
 include: "workflow/rules/unlearn.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/captions.smk"
 
 
 rule all:

@@ -38,3 +38,19 @@ def _stand_in_local_data(config, root):
 @pytest.fixture
 def stand_in_local_data():
     return _stand_in_local_data
+
+
+@pytest.fixture
+def registries():
+    """The method and model-kind registries as they are, restored after the test (a plugin registers into the
+    process's registries), with the plugin modules forgotten so that the next test imports them afresh."""
+    from bdunlearn import methods, models
+
+    saved = [(r, dict(r)) for r in (methods.REGISTRY, models.REGISTRY)]
+    modules = set(sys.modules)
+    yield
+    for registry, entries in saved:
+        registry.clear()
+        registry.update(entries)
+    for name in set(sys.modules) - modules:
+        del sys.modules[name]

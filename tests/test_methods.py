@@ -2,7 +2,6 @@
 tables read from it."""
 
 import copy
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,14 +17,9 @@ TOY = Path(__file__).with_name("toy_method.py")
 
 
 @pytest.fixture
-def registry():
-    """The registry as it is, restored after the test (a plugin registers into the process's registry)."""
-    saved, modules = dict(methods.REGISTRY), set(sys.modules)
-    yield methods.REGISTRY
-    methods.REGISTRY.clear()
-    methods.REGISTRY.update(saved)
-    for name in set(sys.modules) - modules:  # so the next test imports (and registers) a plugin afresh
-        del sys.modules[name]
+def registry(registries):
+    """The methods registry, restored after the test (conftest's ``registries``)."""
+    return methods.REGISTRY
 
 
 def micro():

@@ -1,7 +1,6 @@
 """The model-kind registry: the built-ins, a plugin's kind (tests/toy_model_kind.py), registration errors, and what
 config validation and the model spec make of them. The toy kind running a whole study: tests/test_workflow.py."""
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,14 +18,9 @@ TOY = Path(__file__).with_name("toy_model_kind.py")
 
 
 @pytest.fixture
-def registry():
-    """The registry as it is, restored after the test (a plugin registers into the process's registry)."""
-    saved, modules = dict(models.REGISTRY), set(sys.modules)
-    yield models.REGISTRY
-    models.REGISTRY.clear()
-    models.REGISTRY.update(saved)
-    for name in set(sys.modules) - modules:
-        del sys.modules[name]
+def registry(registries):
+    """The models registry, restored after the test (conftest's ``registries``)."""
+    return models.REGISTRY
 
 
 def micro():

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from bdunlearn.evaluation.tbar_table import COLUMNS, aggregate, build_table, to_latex, to_markdown
-from bdunlearn.models.clip_pretraining import multi_positive_clip_loss, random_tint
+from bdunlearn.models.clip_losses import multi_positive_clip_loss
+from bdunlearn.models.clip_pretraining import random_tint
 from bdunlearn.models.training import FinetuneConfig, cosine_lr, finetune, total_steps
 
 

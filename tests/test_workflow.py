@@ -49,7 +49,7 @@ def test_dry_run(config, tmp_path, stand_in_local_data):
         args += ["--configfile", str(config)]
     out = snakemake(*args, cwd=tmp_path)
     out = out.stdout + out.stderr
-    assert "make_table" in out or "make_unlearning_table" in out
+    assert "make_table" in out or "make_unlearning_table" in out or "make_caption_table" in out
     # the same plan through the SLURM profile (no cluster here: the profile checks need scontrol)
     proc = snakemake(*args, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), cwd=tmp_path)
     assert ("make_table" in proc.stdout + proc.stderr) == ("make_table" in out)
@@ -208,15 +208,32 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     md = (root / "tables" / "unlearn.md").read_text()
     assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | AddSent |" in md
 
+    # the image-caption track: zero-shot, backdoored, GA and TBAR rows of the whole CLIP (TBAR Table 2's layout)
+    cap = pd.read_csv(root / "tables" / "tbar_caption.csv")
+    assert cap[["dataset", "attack", "model"]].values.tolist() == [["scenes", "badnet", m] for m in
+                                                                     ("zeroshot", "backdoored", "ga", "tbar")]
+    assert cap[["ca", "asr"]].apply(lambda c: c.between(0, 100)).all().all()
+    md = (root / "tables" / "tbar_caption.md").read_text()
+    assert "| Zero-shot | CLIP (pretrained) |" in md and "| True unlearning | GA |" in md and "|  | TBAR |" in md
+    poison = json.loads((root / "seed0" / "poisoned" / "scenes" / "badnet" / "poison.json").read_text())
+    assert poison["n_poisoned"] == 10 and poison["n_forget"] == 20
+    cap_alpha = json.loads((root / "seed0" / "tbar_caption" / "scenes" / "badnet" / "alpha.json").read_text())
+    assert cap_alpha["alpha"] in (0.0, 0.5, 1.0)
+    ga = json.loads((root / "seed0" / "models" / "scenes" / "badnet" / "ga_clip.json").read_text())
+    assert [h["epoch"] for h in ga["history"]] == [1] and 0 <= ga["history"][0]["test_asr"] <= 100
+
     weights = list(root.rglob("*.safetensors"))
-    # pretrained, head, 4 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 20 unlearned
-    assert len(weights) == 1 + 1 + 4 + 2 + 2 + 4 * 5
+    # pretrained, head, 4 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 20 unlearned;
+    # the image-caption track's backdoored, GA and TBAR whole CLIPs and its trigger vector
+    assert len(weights) == 1 + 1 + 4 + 2 + 2 + 4 * 5 + 4
     assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    # the same config and seed give the same outputs: rerun two chains from scratch in a fresh directory
-    first = {p: (root / p).read_text() for p in ("tables/tbar.csv", "seed0/unlearn/synth/badnets/rga/metrics.json")}
+    # the same config and seed give the same outputs: rerun one chain per track from scratch in a fresh directory
+    first = {p: (root / p).read_text() for p in ("seed0/eval/digits/blended/metrics.json",
+                                                  "seed0/unlearn/synth/badnets/rga/metrics.json",
+                                                  "seed0/eval_caption/scenes/badnet/backdoored/metrics.json")}
     again = tmp_path_factory.mktemp("micro-again")
     shutil.copy(MICRO, again / "micro.yaml")
     snakemake(*[f"results/micro/{p}" for p in first], "--cores", "2", "--configfile", "micro.yaml", cwd=again)
@@ -224,7 +241,7 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
         second = (again / "results" / "micro" / p).read_text()
         if p.endswith(".json"):
             a, b = json.loads(text), json.loads(second)
-            a.pop("seconds"), b.pop("seconds")
+            a.pop("seconds", None), b.pop("seconds", None)
             assert a == b, p
         else:
             assert second == text, p
@@ -237,12 +254,12 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
                            "--snakefile", str(REPO / "Snakefile")], cwd=micro_run, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (micro_run / "results" / "micro" / "report.html").read_text()
-    for table in ("tbar", "unlearn", "cube"):
+    for table in ("tbar", "unlearn", "cube", "tbar_caption"):
         path = f"results/micro/tables/{table}.csv"
         m = re.search(re.escape(f'"{path}"') + r'.*?"data_uri": "data:text/csv;charset=utf8;filename=[^;]+;base64,([^"]+)"', html)
         assert m, table
         assert base64.b64decode(m.group(1)) == (micro_run / path).read_bytes(), table
-    for caption in ("TBAR paper, Table 1", "RGA paper, Table 2", "RGA paper, Table 7", "Clean accuracy against attack success",
+    for caption in ("TBAR paper, Table 1", "TBAR paper, Table 2 layout (image-caption", "RGA paper, Table 2", "RGA paper, Table 7", "Clean accuracy against attack success",
                     "RGA paper, Fig. 4", "Backdoor fine-tuning: training cross-entropy", "alpha search", "CUBE on"):
         assert caption in html, caption
     for plot in ("tbar_ca_vs_asr.png", "unlearn_ca_vs_asr.png", "finetune_loss.png", "poison_loss.png", "alpha_search.png",
@@ -252,9 +269,10 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
 
 # The jobs a change of one config key must plan on a finished micro study, by rule (the 'all' target aside):
 # exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
-# (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods.
+# (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods. scenes (the image-caption
+# track, badnet) searches TBAR's alpha on the same top-level grid.
 _TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1,
-                "plot_tradeoff": 2}
+                "plot_tradeoff": 2, "search_clip_alpha": 1, "evaluate_zeroshot": 1, "make_caption_table": 1}
 _DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                          "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
                          "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2}

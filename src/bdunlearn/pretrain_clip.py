@@ -14,6 +14,15 @@ on one of two sources (``pretrain.source``):
 - ``dataset``: the clean training images of ``pretrain.dataset`` paired with
   ``template.format(class name)`` ("a photo of the digit three"); the stand-in
   then already knows the fine-tuning task.
+- ``captions``: the ``pretrain`` pairs of the caption dataset ``pretrain.dataset``
+  (``prepare_captions``: captioned scenes), standing in for CLIP's web-scale
+  pretraining on the image-caption track; the zero-shot check uses that
+  dataset's ``val`` images (plain digits). Choice: the multi-positive loss below,
+  with the scenes of one digit as positives. With the plain CLIP loss the tiny
+  CLIP learnt the colours and positions the captions name but not the digits
+  (zero-shot 14% on plain digits after 20 epochs on 6,000 scenes, chance 10%);
+  with the scenes of a digit as positives, 92.5% (``configs/tiny-caption.yaml``,
+  docs/benchmarks.md). The backdoor and everything after it use the plain loss.
 
 Choice: with ten classes, captions repeat inside a batch, and the standard CLIP
 loss would treat an image and another image's identical caption as a negative
@@ -37,9 +46,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bdunlearn.data.io import read_json, write_json
+import torch
+
+from bdunlearn.data.io import decode_images, read_json, read_parquet, write_json
 from bdunlearn.models.clip_adapter import load_image_split
 from bdunlearn.models.clip_pretraining import glyph_corpus, train_contrastive, zeroshot_accuracy
+from bdunlearn.models.contrastive import ContrastiveConfig, train_pairs
 from bdunlearn.models.open_clip_models import create_clip, save_clip, tokenizer_for
 from bdunlearn.workflow.cli import parser
 from bdunlearn.workflow.runtime import setup
@@ -66,14 +78,23 @@ def main(argv=None) -> None:
             report["dataset"] = "glyphs"
         else:
             if not args.datadir:
-                raise SystemExit("pretrain_clip: --datadir is required when pretrain.source is 'dataset'")
+                raise SystemExit(f"pretrain_clip: --datadir is required when pretrain.source is {pre['source']!r}")
             data = Path(args.datadir)
             meta = read_json(data / "classes.json")
             caps = [[t.format(c) for t in meta["templates"]] for c in meta["classnames"]]
-            images, labels = load_image_split(data / "train.parquet")
-            test_x, test_y = load_image_split(data / "test.parquet")
-            report["dataset"] = meta["dataset"]
-        report["history"] = train_contrastive(model, spec, tok, caps, images, labels, pre, device, prm["seed"])
+            held_out = "val" if pre["source"] == "captions" else "test"  # a caption dataset's test split is reported
+            test_x, test_y = load_image_split(data / f"{held_out}.parquet")
+            report["dataset"] = meta.get("dataset", data.name)
+        if pre["source"] == "captions":  # the caption dataset's pretraining pairs; the scenes of a digit are positives
+            pairs = read_parquet(data / "pretrain.parquet")
+            cfg = ContrastiveConfig.from_dict({**pre, "loss": "clip"})
+            report["history"] = train_pairs(model, tok, decode_images(pairs["image"]), list(pairs["caption"]),
+                                            spec.mean, spec.std, cfg, device, prm["seed"], desc="pretrain_clip",
+                                            positives=torch.tensor(pairs["label"].to_numpy(), dtype=torch.long))
+        else:
+            if pre["source"] == "dataset":
+                images, labels = load_image_split(data / "train.parquet")
+            report["history"] = train_contrastive(model, spec, tok, caps, images, labels, pre, device, prm["seed"])
         acc = zeroshot_accuracy(model, spec, tok, caps, test_x, test_y, device)
         report["zeroshot_test_accuracy"] = acc
         log.info("zero-shot accuracy on the held-out %s split %.4f", report["dataset"], acc)

@@ -14,6 +14,7 @@ for _name, _module in list(sys.modules.items()):
         del sys.modules[_name]
 from bdunlearn.workflow.config import (  # noqa: E402
     ConfigError,
+    caption_datasets,
     dataset_view,
     image_datasets,
     load_and_check,
@@ -38,13 +39,16 @@ SEEDS = list(CFG["seeds"] or [CFG["seed"]])
 DATASETS = list(CFG["datasets"])
 IMAGE_DATASETS = image_datasets(CFG)
 TEXT_DATASETS = text_datasets(CFG)
+CAPTION_DATASETS = caption_datasets(CFG)  # the image-caption track (TBAR section 4): a whole CLIP, zero-shot metrics
+CLASSIFIER_DATASETS = IMAGE_DATASETS + TEXT_DATASETS  # the classification track: an adapter of a model kind
 VIEWS = {d: dataset_view(CFG, d) for d in DATASETS}
 PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, attack) in config order
 ATTACKS = sorted({a for _, a in PAIRS})
 METHODS = method_registry.names()  # the registry (bdunlearn.methods), the config's plugins included
-UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if VIEWS[d]["unlearn"]["methods"]]
-MODEL_KINDS = {d: model_registry.get(VIEWS[d]["model_kind"]) for d in DATASETS}  # the registry's (bdunlearn.models)
-FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/fetch_sources.yaml)
+UNLEARN_PAIRS = [(d, a) for d, a in PAIRS if d in CLASSIFIER_DATASETS and VIEWS[d]["unlearn"]["methods"]]
+CAPTION_PAIRS = [(d, a) for d, a in PAIRS if d in CAPTION_DATASETS]
+MODEL_KINDS = {d: model_registry.get(VIEWS[d]["model_kind"]) for d in CLASSIFIER_DATASETS}  # bdunlearn.models
+FETCHED = list(fetch.manifest())  # data files rule fetch_data can download (src/bdunlearn/data/fetch_sources.yaml)
 
 
 def _uses_conda():
@@ -224,6 +228,8 @@ def job_resources(rule_name):
 
 def pretrain_params(w):
     unread = {"threads", "dataset" if CFG["pretrain"]["source"] == "glyphs" else "glyphs"}  # threads: the job's size
+    if CFG["pretrain"]["source"] == "captions":  # the plain CLIP loss on the pairs: no shift or tint augmentation
+        unread |= {"max_shift", "tint"}
     pre = {k: v for k, v in CFG["pretrain"].items() if k not in unread}
     return {**base_params(w, "device"), "model": {**CFG["model"], "resolution": model_resolution(CFG["model"])}, "pretrain": pre}
 
@@ -231,7 +237,8 @@ def pretrain_params(w):
 def pretrain_inputs(w):
     if CFG["model"]["pretrained"] or CFG["pretrain"]["source"] == "glyphs":
         return []
-    return [f"{R}/seed{w.seed}/data/{pretrain_dataset(CFG)}/classes.json"]
+    data = f"{R}/seed{w.seed}/data/{pretrain_dataset(CFG)}"
+    return [f"{data}/classes.json"] + ([f"{data}/pretrain.parquet"] if CFG["pretrain"]["source"] == "captions" else [])
 
 
 def tbar_pairs():
@@ -269,7 +276,9 @@ def table_outputs():
         out += expand(f"{R}/tables/{{name}}.{{ext}}", name=["unlearn", "cube"], ext=["csv", "md", "tex"])
         out += [f"{R}/tables/unlearn_ca_vs_asr.png"]
         out += [f"{R}/seed{s}/unlearn/{d}/{a}/poison_loss.png" for s in SEEDS for d, a in UNLEARN_PAIRS if gradient_methods(d)]
-    out += [f"{R}/seed{s}/models/{d}/finetune_loss.png" for s in SEEDS for d in DATASETS if VIEWS[d]["attacks"]]
+    out += [f"{R}/seed{s}/models/{d}/finetune_loss.png" for s in SEEDS for d in CLASSIFIER_DATASETS if VIEWS[d]["attacks"]]
+    if CAPTION_PAIRS:
+        out += expand(f"{R}/tables/tbar_caption.{{ext}}", ext=["csv", "md", "tex"])
     return out
 
 
@@ -330,3 +339,57 @@ def check_profile():
         _check([r.name for r in workflow.rules], overrides, defaults)
     except ProfileError as err:
         raise WorkflowError(str(err)) from None
+
+
+# The image-caption track (TBAR section 4): its jobs' params and inputs.
+def caption_dataset_params(w):
+    ds = VIEWS[w.dataset]
+    keys = ("name", "source", "scenes", "eval", "classnames", "templates", "target")
+    return {**base_params(w), **{k: ds[k] for k in keys}, "resolution": model_resolution(CFG["model"])}
+
+
+def caption_poison_params(w):
+    ds = VIEWS[w.dataset]
+    return job_params(w, poison_rate=ds["poison_rate"], poison_captions=ds["poison_captions"],
+                      attack_params=ds["attack_params"].get(w.attack, {}))
+
+
+def backdoor_clip_params(w):
+    return job_params(w, "device", backdoor=VIEWS[w.dataset]["backdoor"])
+
+
+def zeroshot_params(w):
+    return job_params(w, "device", "eval_batch_size", model=w.model)
+
+
+def caption_model_weights(w):
+    """The whole-CLIP state a zero-shot row evaluates ({} for the pretrained CLIP, the zero-shot row)."""
+    if w.model == "zeroshot":
+        return {}
+    return {"weights": f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/{w.model}_clip.safetensors"}
+
+
+CAPTION_ROWS = ["zeroshot", "backdoored", "ga", "tbar"]  # the models a caption dataset's table rows evaluate
+
+
+def caption_rows(dataset):
+    """The rows of the caption table a dataset gets (bdunlearn.evaluation.caption_table.ROWS)."""
+    return CAPTION_ROWS
+
+
+def clip_unlearn_params(w):
+    """TBAR's trigger vector and GA on the forget set: the backdoor recipe with unlearn_recipe over it."""
+    return job_params(w, "device", recipe=VIEWS[w.dataset]["unlearn_recipe"])
+
+
+def clip_ga_params(w):
+    return {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "ga_epochs": VIEWS[w.dataset]["ga_epochs"]}
+
+
+def clip_alpha_params(w):
+    return job_params(w, "device", "eval_batch_size", alpha_search=VIEWS[w.dataset]["alpha_search"])
+
+
+def caption_metrics(wildcards=None):
+    return [f"{R}/seed{s}/eval_caption/{d}/{a}/{m}/metrics.json" for s in SEEDS for d, a in CAPTION_PAIRS
+            for m in caption_rows(d)]

@@ -40,15 +40,18 @@ class Clip(ModelKind):
         return model_resolution(cfg["model"])
 
     def check(self, cfg: dict, datasets: list[str], base_dir) -> list[str]:
-        """The top-level ``model`` (architecture, pretrained weights) and ``pretrain.dataset``."""
+        """The top-level ``model`` (architecture, pretrained weights) and ``pretrain.dataset`` (``datasets``: the
+        image datasets of this kind and the caption datasets, which use the study's CLIP too)."""
         problems, model, base_dir = [], cfg["model"], Path(base_dir)
         if model_config_file(model["arch"]) is None:
             problems.append(f"config key 'model.arch': unknown open_clip architecture {model['arch']!r}")
         if model["pretrained"] is None:
-            pre_ds = cfg["pretrain"]["dataset"]
-            if cfg["pretrain"]["source"] == "dataset" and pre_ds is not None and pre_ds not in datasets:
-                problems.append(f"config key 'pretrain.dataset': {pre_ds!r} is not a configured image dataset with "
-                                f"model kind clip; allowed: {', '.join(datasets)}")
+            pre_ds, source = cfg["pretrain"]["dataset"], cfg["pretrain"]["source"]
+            wanted = {"dataset": "image", "captions": "caption"}.get(source)
+            allowed = [d for d in datasets if cfg["datasets"][d]["modality"] == wanted]
+            if wanted and (pre_ds is not None and pre_ds not in allowed or not allowed):
+                problems.append(f"config key 'pretrain.dataset': pretrain.source {source} needs a configured {wanted} "
+                                f"dataset that uses CLIP; allowed: {', '.join(allowed) or 'none'}")
         else:
             try:
                 check_pretrained(model["pretrained"])

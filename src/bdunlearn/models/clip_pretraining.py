@@ -7,27 +7,17 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from bdunlearn.data import glyphs
 from bdunlearn.data.classnames import DIGITS
 from bdunlearn.evaluation.metrics import accuracy
 from bdunlearn.models.clip_adapter import ClipClassifier
+from bdunlearn.models.clip_losses import multi_positive_clip_loss
 from bdunlearn.models.training import batch_indices, cosine_lr, predict, progress
 from bdunlearn.models.zeroshot import caption_embeddings
 from bdunlearn.workflow.runtime import derive_seed
 
 log = logging.getLogger(__name__)
-
-
-def multi_positive_clip_loss(image_feats, text_feats, labels, logit_scale) -> torch.Tensor:
-    """Symmetric CLIP loss where all pairs of the same class are positives (uniform targets)."""
-    logits = logit_scale * image_feats @ text_feats.T
-    same = (labels[:, None] == labels[None, :]).float()
-    targets = same / same.sum(dim=1, keepdim=True)
-    loss_i = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-    loss_t = -(targets * F.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
-    return 0.5 * (loss_i + loss_t)
 
 
 def random_tint(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:

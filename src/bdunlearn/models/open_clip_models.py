@@ -83,9 +83,12 @@ def tokenizer_for(arch: str):
     return open_clip.get_tokenizer(arch)
 
 
-def save_clip(model: torch.nn.Module, spec: ClipSpec, weights_path, spec_path) -> None:
+def save_clip(model: torch.nn.Module, spec: ClipSpec, weights_path, spec_path=None) -> None:
+    """Every weight of ``model`` to safetensors, and its spec to ``spec_path`` (None: a fine-tuned state of a model
+    whose spec.json is already written)."""
     save_weights(model.state_dict(), weights_path, metadata={"arch": spec.arch})
-    write_json(spec.to_dict(), spec_path)
+    if spec_path is not None:
+        write_json(spec.to_dict(), spec_path)
 
 
 def load_clip(weights_path, spec_path, device="cpu") -> tuple[torch.nn.Module, ClipSpec]:

@@ -27,6 +27,27 @@ def model_spec(args) -> dict:
     return args.model
 
 
+def add_whole_clip_args(p: argparse.ArgumentParser, state: str | None = None, required: bool = True) -> None:
+    """The image-caption track's whole CLIP: ``--pretrained`` / ``--spec`` (``pretrain_clip``'s outputs) and, with
+    ``state``, the flag of a fine-tuned state of every weight (``--backdoored``, ``--weights``)."""
+    p.add_argument("--pretrained", required=True, help="pretrain_clip's model.safetensors")
+    p.add_argument("--spec", required=True, help="pretrain_clip's spec.json")
+    if state:
+        p.add_argument(f"--{state}", required=required, default=None, help="a state of every weight of the CLIP")
+
+
+def load_whole_clip(args, device, state: str | None = None):
+    """``(model, spec)``: the CLIP of :func:`add_whole_clip_args`, at the ``state`` weights when that flag is given."""
+    from bdunlearn.data.io import load_weights
+    from bdunlearn.models.open_clip_models import load_clip
+
+    model, spec = load_clip(args.pretrained, args.spec, device)
+    path = getattr(args, state, None) if state else None
+    if path:
+        model.load_state_dict(load_weights(path), strict=True)
+    return model, spec
+
+
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     """The test sets of the unlearning track (CACC, LFR, PACC)."""
     p.add_argument("--classes", required=True, help="classes.json of the dataset")

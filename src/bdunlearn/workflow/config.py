@@ -52,7 +52,12 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic")}
+SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes",)}
+# the attacks a dataset of each modality takes (a caption dataset triggers its images)
+ATTACK_MODALITY = {"image": "image", "text": "text", "caption": "image"}
+# keys of the classification track that a caption dataset does not read
+CLASSIFIER_ONLY = ("model_kind", "text_model", "trigger_vector_from", "unlearn", "finetune", "trigger_vector", "splits",
+                   "cube", "poison_mode")
 IMAGE_SPLIT_DEFAULTS = {"train": None, "val": 200, "test": None, "forget": 200}
 TEXT_SPLIT_DEFAULTS = {"train": None, "val": None, "test": None}
 
@@ -117,8 +122,9 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
             lines.append(f"config key '{_key(e.absolute_path)}': {e.message}" + (f" ({desc})" if desc else ""))
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     for ds in cfg["datasets"].values():
-        defaults = IMAGE_SPLIT_DEFAULTS if ds["modality"] == "image" else TEXT_SPLIT_DEFAULTS
-        ds["splits"] = {**defaults, **ds.get("splits", {})}
+        if ds["modality"] != "caption":
+            defaults = IMAGE_SPLIT_DEFAULTS if ds["modality"] == "image" else TEXT_SPLIT_DEFAULTS
+            ds["splits"] = {**defaults, **ds.get("splits", {})}
     return cfg
 
 
@@ -131,7 +137,8 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     base_dir = Path(base_dir)
     problems = []
     for kind in models.REGISTRY.values():  # each model kind checks its own keys, for the datasets that use it
-        users = [n for n in cfg["datasets"] if model_kind(cfg, n) == kind.name]
+        users = [n for n, ds in cfg["datasets"].items() if model_kind(cfg, n) == kind.name
+                 and ds["modality"] in (kind.modality, "caption")]
         if users:
             problems.extend(kind.check(cfg, users, base_dir))
     for name, ds in cfg["datasets"].items():
@@ -145,13 +152,17 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
                             f"allowed: {', '.join(models.names(modality))}")
             continue
         atts = dataset_attacks(cfg, name)
-        allowed = attacks.names(modality)
+        allowed = attacks.names(ATTACK_MODALITY[modality])
         if not atts:
             problems.append(f"config key '{key}.attacks': no attacks for this dataset (set it, or the top-level 'attacks'); allowed: {', '.join(allowed)}")
         for a in atts:
             if a not in allowed:
-                problems.append(f"config key '{key}.attacks': {a!r} is not a {modality} attack; allowed: {', '.join(allowed)}")
+                problems.append(f"config key '{key}.attacks': {a!r} is not a {ATTACK_MODALITY[modality]} attack; "
+                                f"allowed: {', '.join(allowed)}")
         problems.extend(_check_attack_data(cfg, name, [a for a in atts if a in allowed], base_dir))
+        if modality == "caption":
+            problems.extend(_check_caption_dataset(name, ds))
+            continue
         un = unlearn_view(cfg, name)
         if un["snapshots"] and max(un["snapshots"]) != un["epochs"]:
             problems.append(f"config key '{key}.unlearn.snapshots': the last snapshot {max(un['snapshots'])} must equal unlearn.epochs = {un['epochs']}")
@@ -225,6 +236,28 @@ def _check_attack_data(cfg: dict, name: str, atts: list, base_dir: Path) -> list
     return problems
 
 
+def _check_caption_dataset(name: str, ds: dict) -> list[str]:
+    """A caption dataset: no classification-track keys, a target among its class names, evaluation sizes the digit
+    pool can hold besides the scenes' digits."""
+    key, problems = f"datasets.{name}", []
+    for k in CLASSIFIER_ONLY:
+        if k in ds:
+            problems.append(f"config key '{key}.{k}': not read by caption datasets (the image-caption track)")
+    names = class_names(ds.get("classnames") or "digits")
+    if names is None:
+        problems.append(f"config key '{key}.classnames': give a list or a preset (scenes: digits)")
+    else:
+        try:
+            resolve_target(ds["target"], names)
+        except ValueError as e:
+            problems.append(f"config key '{key}.target': {e}")
+    ev = ds["eval"]
+    if ev["val"] + ev["test"] > DIGITS_POOL_SIZE - 16:
+        problems.append(f"config key '{key}.eval': val + test = {ev['val'] + ev['test']} leave fewer than 16 of the "
+                        f"{DIGITS_POOL_SIZE} digits for the scenes")
+    return problems
+
+
 def _check_text_dataset(cfg: dict, name: str, ds: dict, base_dir: Path) -> list[str]:
     key, problems = f"datasets.{name}", []
     if ds["source"] in ("tsv", "hf") and ds["source"] not in ds:
@@ -265,8 +298,11 @@ def unlearn_view(cfg: dict, name: str) -> dict:
 
 
 def model_kind(cfg: dict, name: str) -> str:
-    """The dataset's model kind: its ``model_kind``, else its modality's default (bdunlearn.models)."""
+    """The dataset's model kind: its ``model_kind``, else its modality's default (bdunlearn.models); a caption
+    dataset uses the study's whole CLIP (``clip``)."""
     ds = cfg["datasets"][name]
+    if ds["modality"] == "caption":
+        return "clip"
     return ds.get("model_kind") or models.default_for(ds["modality"])
 
 
@@ -297,6 +333,11 @@ def dataset_view(cfg: dict, name: str) -> dict:
     ds["unlearn"] = unlearn_view(cfg, name)
     ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
     ds["cube"] = {**cfg["cube"], **ds.get("cube", {})}
+    if ds["modality"] == "caption":
+        ds.setdefault("classnames", "digits")
+        ds.setdefault("templates", "digits")
+        ds["unlearn_recipe"] = {**ds["backdoor"], **ds["unlearn_recipe"]}  # TBAR's and GA's: the backdoor's
+        return ds
     if ds["modality"] == "text":
         ds.setdefault("classnames", None)
         ft = {**cfg["text"]["finetune"], **ds.pop("finetune", {})}
@@ -319,5 +360,12 @@ def text_datasets(cfg: dict) -> list[str]:
     return [n for n, d in cfg["datasets"].items() if d["modality"] == "text"]
 
 
+def caption_datasets(cfg: dict) -> list[str]:
+    return [n for n, d in cfg["datasets"].items() if d["modality"] == "caption"]
+
+
 def pretrain_dataset(cfg: dict) -> str:
-    return cfg["pretrain"]["dataset"] or image_datasets(cfg)[0]
+    """The dataset pretrain_clip reads: pretrain.dataset, else the first image dataset (source ``dataset``) or the
+    first caption dataset (source ``captions``)."""
+    pool = caption_datasets(cfg) if cfg["pretrain"]["source"] == "captions" else image_datasets(cfg)
+    return cfg["pretrain"]["dataset"] or pool[0]

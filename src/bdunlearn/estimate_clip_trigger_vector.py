@@ -1,0 +1,40 @@
+"""Rule ``estimate_clip_trigger_vector``: TBAR's trigger vector (eq. 2) of a whole CLIP on the image-caption track.
+
+The backdoored CLIP is fine-tuned with the CLIP loss on the triggered forget set (``forget_triggered``: forget
+pairs with the trigger and a target caption) with TBAR's recipe (the backdoor's, appendix B.2.2, with the
+dataset's ``unlearn_recipe`` over it); tau = theta(backdoored + trigger) - theta(backdoored) over every weight of
+both towers (:mod:`bdunlearn.methods.clip_unlearning`). Outputs: ``trigger_vector.safetensors`` and
+``trigger_vector.json`` (loss per epoch, the norm of tau).
+"""
+
+from __future__ import annotations
+
+from bdunlearn.data.io import decode_images, read_parquet, save_weights, write_json
+from bdunlearn.methods.clip_unlearning import trigger_vector
+from bdunlearn.models.open_clip_models import tokenizer_for
+from bdunlearn.models.task_vectors import norm
+from bdunlearn.workflow.cli import add_whole_clip_args, load_whole_clip, parser
+from bdunlearn.workflow.runtime import derive_seed, setup
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    add_whole_clip_args(p, "backdoored")  # backdoor_clip's model.safetensors
+    p.add_argument("--forget", required=True, help="poison_captions' forget_triggered.parquet")
+    p.add_argument("--out", required=True)
+    p.add_argument("--report", required=True)
+    args = p.parse_args(argv)
+    prm = args.params
+    device = setup(prm["seed"], args.threads, prm["device"])
+    model, spec = load_whole_clip(args, device, "backdoored")
+    forget = read_parquet(args.forget)
+    tau, history = trigger_vector(model, tokenizer_for(spec.arch), decode_images(forget["image"]),
+                                  list(forget["caption"]), spec, prm["recipe"], device,
+                                  derive_seed(prm["seed"], "clip_trigger_vector", prm["dataset"], prm["attack"]))
+    save_weights(tau, args.out)
+    write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(forget), "tau_norm": norm(tau),
+                "history": history}, args.report)
+
+
+if __name__ == "__main__":
+    main()
