@@ -43,7 +43,7 @@ def digit_sets(n_pool: int, n_val: int, n_test: int, seed: int) -> dict[str, np.
     """Disjoint indices of the digit pool: test, val, then the pair splits' digit sets by :data:`DIGIT_SHARES`."""
     rest = n_pool - n_val - n_test
     if rest < 4 * len(DIGIT_SHARES):
-        raise ValueError(f"eval.splits: val + test = {n_val + n_test} leave {max(rest, 0)} of the {n_pool} digits "
+        raise ValueError(f"eval.val + eval.test = {n_val + n_test} leave {max(rest, 0)} of the {n_pool} digits "
                          "for the scenes; at least 16 are needed")
     perm = np.random.default_rng(seed).permutation(n_pool)
     out = {"test": perm[:n_test], "val": perm[n_test:n_test + n_val]}

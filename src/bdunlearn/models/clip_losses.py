@@ -5,6 +5,8 @@ Every function takes L2-normalised embeddings and the CLIP logit scale ``s``
 With ``target = arange(N)``:
 
 - :func:`clip_loss`: ``(CE(s I T^T, target) + CE(s T I^T, target)) / 2``, the symmetric InfoNCE.
+- :func:`multi_positive_clip_loss`: the same with every pair of one class a positive (uniform targets): the
+  offline stand-ins' pretraining (``pretrain_clip``), never the studied backdoor or defenses.
 - :func:`inmodal_loss`: CleanCLIP's self-supervised term (TBAR appendix B.3.1),
   ``(CE(s I Ĩ^T, target) + CE(s T T̃^T, target)) / 2``: each original (rows) against every augmented view
   (columns), one direction only (``nishadsinghi/CleanCLIP`` @ d6e2f1d, ``src/train.py`` L60-69).

@@ -95,7 +95,7 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
     ``on_epoch(epoch, model)``, when given, runs after each epoch (in eval mode; training resumes after it) and
     what it returns is added to that epoch's history row. ``positives`` (an int64 tensor, one group id per pair;
     CLIP loss only) makes every pair of a group a positive: the multi-positive CLIP loss
-    (:func:`bdunlearn.models.clip_pretraining.multi_positive_clip_loss`), which the stand-in's pretraining uses."""
+    (:func:`bdunlearn.models.clip_losses.multi_positive_clip_loss`), which the stand-in's pretraining uses."""
     if len(captions) != len(images) or len(captions) == 0:
         raise ValueError(f"{len(images)} images and {len(captions)} captions: need as many of each, at least one")
     n = len(captions)
