@@ -33,7 +33,7 @@ def main(argv=None) -> None:
     history = train_pairs(model, tokenizer_for(spec.arch), decode_images(pairs["image"]), list(pairs["caption"]),
                           spec.mean, spec.std, cfg, device, derive_seed(prm["seed"], "backdoor_clip", prm["dataset"],
                                                                         prm["attack"]), desc="backdoor_clip")
-    save_clip(model.cpu(), spec, args.out, None)
+    save_clip(model.cpu(), spec, args.out)
     write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_pairs": len(pairs),
                 "n_poisoned": int(pairs["is_poisoned"].sum()), "history": history}, args.history)
 

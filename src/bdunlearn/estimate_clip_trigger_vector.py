@@ -9,7 +9,8 @@ both towers (:mod:`bdunlearn.methods.clip_unlearning`). Outputs: ``trigger_vecto
 
 from __future__ import annotations
 
-from bdunlearn.data.io import decode_images, read_parquet, save_weights, write_json
+from bdunlearn.data.caption_splits import read_pairs
+from bdunlearn.data.io import save_weights, write_json
 from bdunlearn.methods.clip_unlearning import trigger_vector
 from bdunlearn.models.open_clip_models import tokenizer_for
 from bdunlearn.models.task_vectors import norm
@@ -27,12 +28,11 @@ def main(argv=None) -> None:
     prm = args.params
     device = setup(prm["seed"], args.threads, prm["device"])
     model, spec = load_whole_clip(args, device, "backdoored")
-    forget = read_parquet(args.forget)
-    tau, history = trigger_vector(model, tokenizer_for(spec.arch), decode_images(forget["image"]),
-                                  list(forget["caption"]), spec, prm["recipe"], device,
+    images, captions = read_pairs(args.forget)
+    tau, history = trigger_vector(model, tokenizer_for(spec.arch), images, captions, spec, prm["recipe"], device,
                                   derive_seed(prm["seed"], "clip_trigger_vector", prm["dataset"], prm["attack"]))
     save_weights(tau, args.out)
-    write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(forget), "tau_norm": norm(tau),
+    write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(captions), "tau_norm": norm(tau),
                 "history": history}, args.report)
 
 

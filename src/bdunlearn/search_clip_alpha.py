@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bdunlearn.data.io import load_weights, read_json, save_weights
+from bdunlearn.data.io import load_weights, read_json
 from bdunlearn.methods.clip_unlearning import ZeroShotAlphaEvaluator
 from bdunlearn.methods.tbar_core import run_search
 from bdunlearn.models.clip_adapter import load_image_split
-from bdunlearn.models.open_clip_models import tokenizer_for
+from bdunlearn.models.open_clip_models import save_clip, tokenizer_for
 from bdunlearn.workflow.cli import add_whole_clip_args, load_whole_clip, parser
 from bdunlearn.workflow.runtime import setup
 
@@ -39,7 +39,7 @@ def main(argv=None) -> None:
                                 device, prm["eval_batch_size"])
     chosen = run_search(ev, prm["alpha_search"], Path(args.outdir), f"{prm['dataset']} / {prm['attack']}")
     ev.set_alpha(chosen["alpha"])
-    save_weights({k: v.detach().cpu() for k, v in model.state_dict().items()}, args.model_out)
+    save_clip(model.cpu(), spec, args.model_out)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ loss, test CA and ASR).
 
 from __future__ import annotations
 
-from bdunlearn.data.io import decode_images, read_json, read_parquet, save_weights, write_json
+from bdunlearn.data.caption_splits import read_pairs
+from bdunlearn.data.io import read_json, write_json
 from bdunlearn.evaluation.zeroshot_metrics import zeroshot_ca_asr
 from bdunlearn.methods.clip_unlearning import gradient_ascent
 from bdunlearn.models.clip_adapter import load_image_split
-from bdunlearn.models.open_clip_models import tokenizer_for
+from bdunlearn.models.open_clip_models import save_clip, tokenizer_for
 from bdunlearn.workflow.cli import add_whole_clip_args, load_whole_clip, parser
 from bdunlearn.workflow.runtime import derive_seed, setup
 
@@ -37,12 +38,12 @@ def main(argv=None) -> None:
         s = zeroshot_ca_asr(m, spec, tok, meta, test, test_triggered, device, prm["eval_batch_size"])
         return {"test_ca": s["ca"], "test_asr": s["asr"]}
 
-    forget = read_parquet(args.forget)
-    history = gradient_ascent(model, tok, decode_images(forget["image"]), list(forget["caption"]), spec,
+    images, captions = read_pairs(args.forget)
+    history = gradient_ascent(model, tok, images, captions, spec,
                               {**prm["recipe"], "epochs": prm["ga_epochs"]}, device,
                               derive_seed(prm["seed"], "clip_ga", prm["dataset"], prm["attack"]), on_epoch=score)
-    save_weights({k: v.detach().cpu() for k, v in model.state_dict().items()}, args.out)
-    write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(forget), "history": history},
+    save_clip(model.cpu(), spec, args.out)
+    write_json({"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(captions), "history": history},
                args.report)
 
 

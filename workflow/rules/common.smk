@@ -369,12 +369,8 @@ def caption_model_weights(w):
     return {"weights": f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/{w.model}_clip.safetensors"}
 
 
-CAPTION_ROWS = ["zeroshot", "backdoored", "ga", "tbar"]  # the models a caption dataset's table rows evaluate
-
-
-def caption_rows(dataset):
-    """The rows of the caption table a dataset gets (bdunlearn.evaluation.caption_table.ROWS)."""
-    return CAPTION_ROWS
+# the models the caption table's rows evaluate (bdunlearn.evaluation.caption_table.ROWS names and groups them)
+CAPTION_ROWS = ["zeroshot", "backdoored", "ga", "tbar"]
 
 
 def clip_unlearn_params(w):
@@ -392,4 +388,4 @@ def clip_alpha_params(w):
 
 def caption_metrics(wildcards=None):
     return [f"{R}/seed{s}/eval_caption/{d}/{a}/{m}/metrics.json" for s in SEEDS for d, a in CAPTION_PAIRS
-            for m in caption_rows(d)]
+            for m in CAPTION_ROWS]

@@ -60,6 +60,14 @@ def pair_frame(images, captions, labels, uids) -> pd.DataFrame:
                          "caption": list(captions), "label": np.asarray(labels, dtype=np.int64)})
 
 
+def read_pairs(path):
+    """A pairs split (or a poisoned copy) as ``(uint8 images (N, 3, H, W), captions)``, what the contrastive loop takes."""
+    from bdunlearn.data.io import decode_images, read_parquet
+
+    df = read_parquet(path)
+    return decode_images(df["image"]), list(df["caption"])
+
+
 def eval_frame(images, labels, uids) -> pd.DataFrame:
     return pd.DataFrame({"uid": np.asarray(uids, dtype=np.int64), "image": [encode_png(im) for im in images],
                          "label": np.asarray(labels, dtype=np.int64)})

@@ -15,11 +15,10 @@ for Gradient Ascent").
 
 from __future__ import annotations
 
-import time
-
 from bdunlearn.evaluation.zeroshot_metrics import zeroshot_ca_asr
+from bdunlearn.methods.tbar_core import AlphaEvaluator
 from bdunlearn.models.contrastive import ContrastiveConfig, train_pairs
-from bdunlearn.models.task_vectors import apply_inplace, subtract
+from bdunlearn.models.task_vectors import subtract
 
 
 def float_state(model) -> dict:
@@ -36,28 +35,21 @@ def trigger_vector(model, tokenizer, images, captions, spec, recipe: dict, devic
     return subtract(float_state(model), theta_bd), history
 
 
-class ZeroShotAlphaEvaluator:
-    """Holds a whole CLIP, theta_bd, tau and the decoded validation sets; ``ev(alpha)`` evaluates
-    theta_bd - alpha tau (written in place) by zero-shot CA and ASR."""
+class ZeroShotAlphaEvaluator(AlphaEvaluator):
+    """TBAR's :class:`~bdunlearn.methods.tbar_core.AlphaEvaluator` on a whole CLIP: theta_bd - alpha tau is
+    written into every floating-point tensor of both towers and scored by zero-shot CA and ASR."""
 
     def __init__(self, model, spec, tokenizer, meta: dict, backdoored: dict, tau: dict, val, val_triggered, device,
                  batch_size: int = 256):
-        self.model, self.spec, self.tokenizer, self.meta = model.to(device).eval(), spec, tokenizer, meta
-        self.device, self.batch_size = device, batch_size
-        self.base = {k: v.to(device) for k, v in backdoored.items() if k in tau}
-        self.tau = {k: v.to(device) for k, v in tau.items()}
-        self.live = {k: v for k, v in model.state_dict().items() if k in self.tau}
-        self.val, self.val_triggered = val, val_triggered
+        super().__init__(model, backdoored, tau, val, val_triggered, int(meta["target"]), device, batch_size)
+        self.spec, self.tokenizer, self.meta = spec, tokenizer, meta
 
-    def set_alpha(self, alpha: float) -> None:
-        apply_inplace(self.live, self.base, self.tau, -alpha)
+    live_state = staticmethod(float_state)
 
-    def __call__(self, alpha: float) -> dict:
-        t0 = time.perf_counter()
-        self.set_alpha(alpha)
+    def evaluate(self) -> tuple[float, float]:
         s = zeroshot_ca_asr(self.model, self.spec, self.tokenizer, self.meta, self.val, self.val_triggered,
                             self.device, self.batch_size)
-        return {"alpha": float(alpha), "val_ca": s["ca"], "val_asr": s["asr"], "seconds": time.perf_counter() - t0}
+        return s["ca"], s["asr"]
 
 
 def gradient_ascent(model, tokenizer, images, captions, spec, recipe: dict, device, seed: int, on_epoch=None) -> list:

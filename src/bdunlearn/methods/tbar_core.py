@@ -74,10 +74,15 @@ class AlphaEvaluator:
         self.device = device
         self.base = {k: v.to(device) for k, v in backdoored.items() if k in tau}
         self.tau = {k: v.to(device) for k, v in tau.items()}
-        self.live = {k: v for k, v in model.editable_state().items() if k in self.tau}
+        self.live = {k: v for k, v in self.live_state(model).items() if k in self.tau}
         self.val, self.val_triggered = val, val_triggered
         self.target = target
         self.batch_size = batch_size
+
+    @staticmethod
+    def live_state(model) -> dict:
+        """The model's tensors theta_bd - alpha tau is written into (an adapter's editable state)."""
+        return model.editable_state()
 
     def set_alpha(self, alpha: float) -> None:
         apply_inplace(self.live, self.base, self.tau, -alpha)
