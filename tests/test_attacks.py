@@ -72,7 +72,11 @@ def test_builtins_declare_name_label_modality_and_parameter_defaults():
 
 
 def test_the_registry_and_the_config_check_import_no_torch():
-    code = "import sys, bdunlearn.workflow.config, bdunlearn.attacks; assert 'torch' not in sys.modules, 'torch imported'"
+    # the ImageNet presets too (the paper configs' check): open_clip's metadata is read without open_clip's package
+    code = ("import sys, bdunlearn.workflow.config, bdunlearn.attacks, bdunlearn.methods.decree; "
+            "from bdunlearn.data.classnames import class_names, templates; "
+            "assert class_names('imagenet')[954] == 'banana' and len(templates('openai_imagenet')) == 80; "
+            "assert 'torch' not in sys.modules and 'open_clip' not in sys.modules, 'torch imported'")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

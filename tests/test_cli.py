@@ -31,7 +31,8 @@ def test_a_step_runs_by_hand_and_unknown_steps_are_named():
     bad = bdunlearn("unlern")
     assert bad.returncode == 2 and "unknown step 'unlern'" in bad.stderr and "unlearn" in bad.stderr
     listed = bdunlearn("methods").stdout.split("\n")
-    assert [line.split()[0] for line in listed if line] == ["retrain", "retrain_filtered", "ga", "npo", "rga", "tbar"]
+    assert [line.split()[0] for line in listed if line] == ["retrain", "retrain_filtered", "ga", "tbar_ga", "npo", "rga",
+                                                            "tbar"]
     kinds = bdunlearn("models", str(Path(__file__).with_name("toy_model_kind.py"))).stdout.split("\n")
     assert [line.split()[0] for line in kinds if line] == ["clip", "text", "pixel_mlp"]
 

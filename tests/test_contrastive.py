@@ -9,7 +9,7 @@ import torch
 
 from bdunlearn.data.caption_scenes import make_scenes
 from bdunlearn.models.clip_losses import clip_loss
-from bdunlearn.models.contrastive import ContrastiveConfig, eda, param_groups, train_pairs
+from bdunlearn.models.contrastive import ContrastiveConfig, eda, param_groups, roclip_augment, train_pairs
 from bdunlearn.models.open_clip_models import create_clip, tokenizer_for
 
 
@@ -85,3 +85,25 @@ def test_eda_edits_a_caption_and_weight_decay_spares_biases_norms_and_the_scale(
     assert "logit_scale" in exempt and any("ln_" in n for n in exempt) and all(("bias" in n or "ln" in n or
                                                                                 "logit_scale" in n) for n in exempt)
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+
+
+def test_roclip_views_follow_its_chain_and_on_epoch_can_stop_the_loop(pairs):
+    from torchvision import transforms as T
+
+    chain = roclip_augment(32).transforms
+    assert [type(t) for t in chain] == [T.RandomHorizontalFlip, T.RandomResizedCrop, T.RandomApply, T.RandomGrayscale,
+                                        T.GaussianBlur]
+    assert chain[1].scale == (0.08, 1.0) and chain[2].p == 0.8 and chain[3].p == 0.2
+    assert chain[4].kernel_size == (3, 3) and chain[4].sigma == pytest.approx((0.1 * 32 / 224, 2.0 * 32 / 224))
+    assert roclip_augment(224).transforms[4].kernel_size == (21, 21)  # RoCLIP's own size at 224 px
+    images, caps = pairs
+    model, spec = fresh()
+    seen = []
+
+    def on_epoch(epoch, m):
+        seen.append(epoch)
+        return {"score": 10 * epoch, "stop": epoch == 2}
+
+    hist = train_pairs(model, tokenizer_for("bdclip-tiny"), images, caps, spec.mean, spec.std,
+                       ContrastiveConfig(epochs=5, batch_size=16, lr=1e-4, warmup_steps=1), "cpu", 0, on_epoch=on_epoch)
+    assert seen == [1, 2] and [h["score"] for h in hist] == [10, 20] and "stop" not in hist[-1]

@@ -27,12 +27,13 @@ def micro():
 
 
 def test_builtins_in_table_order_with_what_the_workflow_needs():
-    assert methods.names() == ["retrain", "retrain_filtered", "ga", "npo", "rga", "tbar"]
+    assert methods.names() == ["retrain", "retrain_filtered", "ga", "tbar_ga", "npo", "rga", "tbar"]
     got = {m.name: (m.label, m.start, m.forget_rows, m.per_epoch, m.reference, m.needs_val)
            for m in methods.REGISTRY.values()}
     assert got == {"retrain": ("ReTrain", "oracle", False, False, True, False),
                    "retrain_filtered": ("ReTrain (filtered)", "base", True, False, False, False),
                    "ga": ("GA", "backdoored", True, True, False, False),
+                   "tbar_ga": ("GA (TBAR)", "backdoored", True, True, False, False),
                    "npo": ("NPO", "backdoored", True, True, False, False),
                    "rga": ("RGA", "backdoored", True, True, False, False),
                    "tbar": ("TBAR", "backdoored", True, False, False, True)}

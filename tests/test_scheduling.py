@@ -3,13 +3,13 @@ run whose job is killed resumes without redoing finished outputs. GPUs are faked
 BDUNLEARN_GPU_IDS (the jobs see CUDA_VISIBLE_DEVICES=<id>, find no CUDA device and run on the CPU)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import yaml
 from dag import job_stats
 
 from bdunlearn.workflow.gpu_lease import read_lease_log
@@ -47,7 +47,9 @@ def _child_of(pid):
 
 
 def test_gpu_jobs_never_overlap_and_a_killed_job_resumes(tmp_path):
-    shutil.copy(MICRO, tmp_path / "micro.yaml")
+    cfg = yaml.safe_load(MICRO.read_text())
+    cfg["datasets"]["synth"]["attacks"] = ["badnets", "addsent"]  # two fine-tunings that become ready together
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(cfg))
     # two GPU-tagged fine-tunings become ready together (two cores, two fake devices, --resources gpu=1)
     _run(tmp_path, *FINETUNES)
     leases = [read_lease_log(tmp_path / f"{RES}/logs/finetune_backdoor/synth_{a}.log") for a in ("badnets", "addsent")]

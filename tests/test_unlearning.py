@@ -152,7 +152,7 @@ class Toy(torch.nn.Module):
         return dict(self.lin.named_parameters())
 
 
-@pytest.mark.parametrize("method", ["ga", "npo", "rga"])
+@pytest.mark.parametrize("method", ["ga", "tbar_ga", "npo", "rga"])
 def test_unlearn_loop_reports_each_epoch_and_snapshots(method):
     torch.manual_seed(0)
     model = Toy()
@@ -167,8 +167,34 @@ def test_unlearn_loop_reports_each_epoch_and_snapshots(method):
     assert all(np.isfinite(h["poison_loss"]) for h in hist)
     if method == "rga":
         assert all(0 < h["lambda"] <= 1 for h in hist)
-    if method == "ga":
+    if method in ("ga", "tbar_ga"):
         assert hist[-1]["poison_loss"] > hist[0]["poison_loss"]
+
+
+def test_tbar_ga_is_plain_ascent_on_the_forget_set_and_reads_no_retain_rows():
+    """TBAR B.3.4's GA, -CE(D_p), beside the RGA paper's GA, CE(D_c) - CE(D_p): two methods, named apart."""
+    from bdunlearn import methods
+    from bdunlearn.methods.tbar_ga import tbar_ga_loss
+
+    logits, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+    assert float(tbar_ga_loss(logits, y)) == pytest.approx(-float(F.cross_entropy(logits, y)))
+    ga, tga = methods.get("ga"), methods.get("tbar_ga")
+    assert (ga.label, tga.label) == ("GA", "GA (TBAR)") and ga.retain_rows and not tga.retain_rows
+    assert "retain_pairing" in ga.read_keys() and "retain_pairing" not in tga.read_keys()
+    torch.manual_seed(0)
+    model = Toy()
+    forget = (torch.randn(10, 3) + 2, torch.ones(10, dtype=torch.long))
+    before = {k: v.detach().clone() for k, v in model.named_editable_parameters().items()}
+    cfg = UnlearnConfig(epochs=1, snapshots=[1], batch_size=10, lr=0.1, optimizer="adam", weight_decay=0.0,
+                        grad_clip=None)
+    unlearn(model, "tbar_ga", forget, None, cfg, torch.device("cpu"), seed=0)
+    # one full-batch Adam step moves every weight by lr against the sign of grad(-CE), i.e. along grad CE
+    ref = Toy()
+    ref.load_state_dict({f"lin.{k}": v for k, v in before.items()})
+    F.cross_entropy(ref(forget[0]), forget[1]).backward()
+    for k, p in model.named_editable_parameters().items():
+        g = dict(ref.lin.named_parameters())[k].grad
+        assert torch.allclose(p.detach() - before[k], 0.1 * torch.sign(g), atol=1e-5)
 
 
 def test_filter_clusters_keeps_the_largest_cluster_per_label():

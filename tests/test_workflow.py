@@ -41,6 +41,9 @@ def config_id(p):
     return "config.yaml" if p is None else p.name
 
 
+PROFILE_DRY_RUNS = ("config.yaml", "tiny-caption.yaml", "tbar-table2.yaml")
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_dry_run(config, tmp_path, stand_in_local_data):
     stand_in_local_data(config, tmp_path)
@@ -50,9 +53,11 @@ def test_dry_run(config, tmp_path, stand_in_local_data):
     out = snakemake(*args, cwd=tmp_path)
     out = out.stdout + out.stderr
     assert "make_table" in out or "make_unlearning_table" in out or "make_caption_table" in out
-    # the same plan through the SLURM profile (no cluster here: the profile checks need scontrol)
-    proc = snakemake(*args, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), cwd=tmp_path)
-    assert ("make_table" in proc.stdout + proc.stderr) == ("make_table" in out)
+    # the same plan through the SLURM profile (no cluster here: the profile checks need scontrol), for one config
+    # per track and one with SLURM job sizes: the profile reads the rules and resources, not the datasets
+    if config_id(config) in PROFILE_DRY_RUNS:
+        proc = snakemake(*args, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), cwd=tmp_path)
+        assert ("make_table" in proc.stdout + proc.stderr) == ("make_table" in out)
 
 
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=config_id)
@@ -174,7 +179,7 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
 
     unl = pd.read_csv(root / "tables" / "unlearn.csv")
     methods = ["backdoored", "retrain", "ga", "npo", "rga", "tbar"]
-    for ds, attacks in (("digits", ["blended", "wanet"]), ("synth", ["badnets", "addsent"])):
+    for ds, attacks in (("digits", ["blended", "wanet"]), ("synth", ["badnets"])):
         for attack in attacks:
             rows = unl[(unl["dataset"] == ds) & (unl["attack"] == attack)]
             assert sorted(rows["method"].unique()) == sorted(methods), (ds, attack)
@@ -198,23 +203,35 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     poison = json.loads((root / "seed0" / "poisoned" / "synth" / "badnets" / "poison.json").read_text())
     assert text_ga["forget_set"] == "truth" and text_ga["n_forget"] == poison["n_poisoned"] == text_ga["n_forget_truly_poisoned"]
     # ReTrain is one oracle per dataset (trained on the clean split): the same model, so the same clean accuracy
-    oracle = [json.loads((root / "seed0" / "unlearn" / "synth" / a / "retrain" / "metrics.json").read_text())
-              for a in ("badnets", "addsent")]
+    oracle = [json.loads((root / "seed0" / "unlearn" / "digits" / a / "retrain" / "metrics.json").read_text())
+              for a in ("blended", "wanet")]
     assert oracle[0]["snapshots"][0]["cacc"] == oracle[1]["snapshots"][0]["cacc"]
     cube = pd.read_csv(root / "tables" / "cube.csv")
-    assert len(cube) == 4 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert len(cube) == 3 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
     for table in ("tbar", "unlearn"):
         assert (root / "tables" / f"{table}_ca_vs_asr.png").stat().st_size > 0
     md = (root / "tables" / "unlearn.md").read_text()
-    assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | AddSent |" in md
+    assert "### After 2 unlearning epochs" in md and "RGA ΔPACC" in md and "| synth | BadNets |" in md
 
-    # the image-caption track: zero-shot, backdoored, GA and TBAR rows of the whole CLIP (TBAR Table 2's layout)
+    # the image-caption track: TBAR Table 2's rows of the whole CLIP in its five groups (one defense, RoCLIP)
     cap = pd.read_csv(root / "tables" / "tbar_caption.csv")
-    assert cap[["dataset", "attack", "model"]].values.tolist() == [["scenes", "badnet", m] for m in
-                                                                     ("zeroshot", "backdoored", "ga", "tbar")]
+    assert cap[["dataset", "attack", "model"]].values.tolist() == [
+        ["scenes", "badnet", m] for m in ("zeroshot", "backdoored", "roclip", "ga", "tbar", "ga_decree", "tbar_decree")]
     assert cap[["ca", "asr"]].apply(lambda c: c.between(0, 100)).all().all()
     md = (root / "tables" / "tbar_caption.md").read_text()
-    assert "| Zero-shot | CLIP (pretrained) |" in md and "| True unlearning | GA |" in md and "|  | TBAR |" in md
+    for row in ("| Zero-shot | CLIP (pretrained) |", "| Clean-data fine-tuning | RoCLIP |",
+                "| True unlearning | GA |", "|  | TBAR |", "| Reverse-engineered unlearning | GA+DECREE |",
+                "|  | TBAR+DECREE |"):
+        assert row in md, row
+    roclip = json.loads((root / "seed0" / "models" / "scenes" / "badnet" / "roclip_clip.json").read_text())
+    assert [h["matching"] for h in roclip["history"]] == [False, True] and roclip["n_clean"] == 20
+    decree = json.loads((root / "seed0" / "decree" / "scenes" / "badnet" / "decree.json").read_text())
+    assert decree["n_shadow"] == 20 and len(decree["history"]) <= 3 and 0 < decree["pl1"] <= 1
+    assert decree["target_correct"] == (decree["inferred"]["target"] == 0) and decree["n_forget_proxy"] == 20
+    for m in ("ga", "tbar"):
+        rep = json.loads((root / "seed0" / "models" / "scenes" / "badnet" / f"{m}_decree_clip.json").read_text())
+        assert rep["path"][0]["step"] == 0 and len(rep["path"]) <= 3 and rep["window"] == 1
+    assert (root / "seed0" / "tbar_caption" / "scenes" / "badnet" / "unlearning_paths.png").stat().st_size > 0
     poison = json.loads((root / "seed0" / "poisoned" / "scenes" / "badnet" / "poison.json").read_text())
     assert poison["n_poisoned"] == 10 and poison["n_forget"] == 20
     cap_alpha = json.loads((root / "seed0" / "tbar_caption" / "scenes" / "badnet" / "alpha.json").read_text())
@@ -223,9 +240,10 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     assert [h["epoch"] for h in ga["history"]] == [1] and 0 <= ga["history"][0]["test_asr"] <= 100
 
     weights = list(root.rglob("*.safetensors"))
-    # pretrained, head, 4 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 20 unlearned;
-    # the image-caption track's backdoored, GA and TBAR whole CLIPs and its trigger vector
-    assert len(weights) == 1 + 1 + 4 + 2 + 2 + 4 * 5 + 4
+    # pretrained, head, 3 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 15 unlearned;
+    # the image-caption track's 6 whole CLIPs (backdoored, RoCLIP, GA, TBAR, GA+DECREE, TBAR+DECREE), its
+    # trigger vector and DECREE's trigger
+    assert len(weights) == 1 + 1 + 3 + 2 + 2 + 3 * 5 + 6 + 2
     assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -260,19 +278,21 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
         assert m, table
         assert base64.b64decode(m.group(1)) == (micro_run / path).read_bytes(), table
     for caption in ("TBAR paper, Table 1", "TBAR paper, Table 2 layout (image-caption", "RGA paper, Table 2", "RGA paper, Table 7", "Clean accuracy against attack success",
-                    "RGA paper, Fig. 4", "Backdoor fine-tuning: training cross-entropy", "alpha search", "CUBE on"):
+                    "RGA paper, Fig. 4", "Backdoor fine-tuning: training cross-entropy", "alpha search", "CUBE on",
+                    "inverted trigger", "Figs. 11 and 12"):
         assert caption in html, caption
     for plot in ("tbar_ca_vs_asr.png", "unlearn_ca_vs_asr.png", "finetune_loss.png", "poison_loss.png", "alpha_search.png",
-                 "scatter.png", "examples.png"):
+                 "scatter.png", "examples.png", "trigger.png", "unlearning_paths.png"):
         assert plot in html, plot
 
 
 # The jobs a change of one config key must plan on a finished micro study, by rule (the 'all' target aside):
 # exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
-# (MiniLM, badnets and addsent) the true poisoned rows; each runs all five methods. scenes (the image-caption
-# track, badnet) searches TBAR's alpha on the same top-level grid.
-_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 4, "make_unlearning_table": 1,
-                "plot_tradeoff": 2, "search_clip_alpha": 1, "evaluate_zeroshot": 1, "make_caption_table": 1}
+# (MiniLM, badnets) the true poisoned rows; each runs all five methods. scenes (the image-caption
+# track, badnet) searches TBAR's alpha on the same top-level grid, for the final vector and each epoch's (Fig. 11).
+_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 3, "make_unlearning_table": 1,
+                "plot_tradeoff": 2, "estimate_clip_trigger_vector": 1, "search_clip_alpha": 1, "evaluate_zeroshot": 1,
+                "make_caption_table": 1, "plot_caption_unlearning": 1}
 _DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                          "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
                          "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2}
@@ -281,17 +301,27 @@ KNOBS = {
     "alpha_search.grid": (lambda c: c["alpha_search"].update(grid=[0.0, 0.75]), _TBAR_SEARCH),
     # the last snapshot must equal the epochs, so both move (GA / NPO / RGA read both)
     "unlearn.epochs": (lambda c: c["unlearn"].update(epochs=3, snapshots=[1, 3]),
-                       {"unlearn": 12, "plot_poison_loss": 4, "make_unlearning_table": 1, "plot_tradeoff": 1}),
+                       {"unlearn": 9, "plot_poison_loss": 3, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     "unlearn.rga_beta": (lambda c: c["unlearn"].update(rga_beta=0.1),
-                         {"unlearn": 4, "plot_poison_loss": 4, "make_unlearning_table": 1, "plot_tradeoff": 1}),
+                         {"unlearn": 3, "plot_poison_loss": 3, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     # CUBE's flags feed digits' GA / NPO / RGA / TBAR (ReTrain is the oracle: it never reads them)
     "cube.min_samples": (lambda c: c["cube"].update(min_samples=6),
-                         {"detect_cube": 4, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1,
+                         {"detect_cube": 3, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1,
                           "plot_tradeoff": 1}),
     # the recipe also trains ReTrain's oracle, once per dataset; the poison rate does not reach it
     "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {"retrain_oracle": 1, **_DIGITS_FROM_BACKDOOR}),
     "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
                     {"poison_images": 2, **_DIGITS_FROM_BACKDOOR}),
+    # the caption track: one defense's recipe reruns that defense only; the window reruns GA/TBAR+DECREE, the
+    # inversion reruns DECREE and everything after it
+    "defenses.roclip.lr": (lambda c: c["datasets"]["scenes"]["defenses"]["roclip"].update(lr=2.0e-4),
+                              {"defend_clip": 1, "evaluate_zeroshot": 1, "make_caption_table": 1}),
+    "decree.window": (lambda c: c["datasets"]["scenes"]["decree"].update(window=2),
+                      {"unlearn_clip_decree": 2, "evaluate_zeroshot": 2, "make_caption_table": 1,
+                       "plot_caption_unlearning": 1}),
+    "decree.max_epochs": (lambda c: c["datasets"]["scenes"]["decree"].update(max_epochs=2),
+                          {"invert_decree_trigger": 1, "unlearn_clip_decree": 2, "evaluate_zeroshot": 2,
+                           "make_caption_table": 1, "plot_caption_unlearning": 1}),
 }
 
 
@@ -323,11 +353,11 @@ def test_a_plugin_method_is_planned_run_and_tabulated(micro_run):
     path.write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
     # synth unlearns with the top-level methods; digits lists its own, without the plugin's
-    assert job_stats(proc.stdout + proc.stderr) == {"unlearn": 2, "make_unlearning_table": 1, "plot_tradeoff": 1}
+    assert job_stats(proc.stdout + proc.stderr) == {"unlearn": 1, "make_unlearning_table": 1, "plot_tradeoff": 1}
     snakemake("--cores", "2", "--configfile", path.name, cwd=micro_run)
     root = micro_run / "results" / "micro"
     unl = pd.read_csv(root / "tables" / "unlearn.csv")
-    for attack in ("badnets", "addsent"):
+    for attack in ("badnets",):
         rows = unl[(unl["dataset"] == "synth") & (unl["attack"] == attack)].set_index("method")
         assert rows.loc["interpolate", ["cacc", "lfr", "pacc"]].tolist() == rows.loc["backdoored", ["cacc", "lfr", "pacc"]].tolist()
         m = json.loads((root / "seed0" / "unlearn" / "synth" / attack / "interpolate" / "metrics.json").read_text())

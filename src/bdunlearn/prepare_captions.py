@@ -2,8 +2,8 @@
 
 Outputs ``pretrain``, ``train``, ``forget`` and ``clean`` (pairs: ``uid, image, caption, label``), ``val`` and
 ``test`` (labelled images for zero-shot CA and ASR: ``uid, image, label``), and ``classes.json`` (class names,
-prompt templates, target, resolution). Source ``scenes``: the offline captioned scenes
-(:mod:`bdunlearn.data.caption_splits`).
+prompt templates, target, resolution). Source ``scenes``: the offline captioned scenes; ``hf``: pairs and
+evaluation images from the dataset hub, ``pretrain`` empty (:mod:`bdunlearn.data.caption_splits`).
 """
 
 from __future__ import annotations

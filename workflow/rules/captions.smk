@@ -3,6 +3,7 @@
 
 localrules:
     make_caption_table,
+    plot_caption_unlearning,
 
 
 rule prepare_captions:
@@ -90,13 +91,18 @@ rule estimate_clip_trigger_vector:
         spec=rules.pretrain_clip.output.spec,
         backdoored=rules.backdoor_clip.output.weights,
         forget=f"{RS}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
+        val_triggered=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
+        test=f"{RS}/data/{{dataset}}/test.parquet",
+        test_triggered=f"{RS}/poisoned/{{dataset}}/{{attack}}/test_triggered.parquet",
     output:
         tau=f"{RS}/tbar_caption/{{dataset}}/{{attack}}/trigger_vector.safetensors",
         report=f"{RS}/tbar_caption/{{dataset}}/{{attack}}/trigger_vector.json",
     wildcard_constraints:
         dataset=one_of(CAPTION_DATASETS),
     params:
-        args=lambda w: as_arg(clip_unlearn_params(w)),
+        args=lambda w: as_arg(clip_tau_params(w)),
     log:
         f"{RS}/logs/estimate_clip_trigger_vector/{{dataset}}_{{attack}}.log",
     benchmark:
@@ -109,8 +115,9 @@ rule estimate_clip_trigger_vector:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu_gpu estimate_clip_trigger_vector --params {params.args} --threads {threads} --pretrained {input.pretrained} "
-        "--spec {input.spec} --backdoored {input.backdoored} --forget {input.forget} --out {output.tau} "
-        "--report {output.report} > {log} 2>&1"
+        "--spec {input.spec} --backdoored {input.backdoored} --forget {input.forget} --classes {input.classes} "
+        "--val {input.val} --val-triggered {input.val_triggered} --test {input.test} "
+        "--test-triggered {input.test_triggered} --out {output.tau} --report {output.report} > {log} 2>&1"
 
 
 rule search_clip_alpha:
@@ -148,6 +155,36 @@ rule search_clip_alpha:
         "--model-out {output.weights} > {log} 2>&1"
 
 
+rule defend_clip:
+    input:
+        pretrained=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        backdoored=rules.backdoor_clip.output.weights,
+        clean=f"{RS}/data/{{dataset}}/clean.parquet",
+    output:
+        weights=model_weights(f"{RS}/models/{{dataset}}/{{attack}}/{{defense}}_clip.safetensors"),
+        report=f"{RS}/models/{{dataset}}/{{attack}}/{{defense}}_clip.json",
+    wildcard_constraints:
+        dataset=one_of(CAPTION_DATASETS),
+        defense=one_of(clip_defenses.names()),
+    params:
+        args=lambda w: as_arg(defense_params(w)),
+    log:
+        f"{RS}/logs/defend_clip/{{dataset}}_{{attack}}_{{defense}}.log",
+    benchmark:
+        f"{RS}/benchmarks/defend_clip/{{dataset}}_{{attack}}_{{defense}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        **job_resources("defend_clip"),
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu_gpu defend_clip --params {params.args} --threads {threads} --pretrained {input.pretrained} "
+        "--spec {input.spec} --backdoored {input.backdoored} --clean {input.clean} --out {output.weights} "
+        "--report {output.report} > {log} 2>&1"
+
+
 rule unlearn_clip_ga:
     input:
         pretrained=rules.pretrain_clip.output.weights,
@@ -181,6 +218,80 @@ rule unlearn_clip_ga:
         "--report {output.report} > {log} 2>&1"
 
 
+rule invert_decree_trigger:
+    input:
+        pretrained=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        backdoored=rules.backdoor_clip.output.weights,
+        clean=f"{RS}/data/{{dataset}}/clean.parquet",
+        forget=f"{RS}/data/{{dataset}}/forget.parquet",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+    output:
+        trigger=f"{RS}/decree/{{dataset}}/{{attack}}/trigger.safetensors",
+        report=f"{RS}/decree/{{dataset}}/{{attack}}/decree.json",
+        forget=f"{RS}/decree/{{dataset}}/{{attack}}/forget_proxy.parquet",
+        val=f"{RS}/decree/{{dataset}}/{{attack}}/val_proxy.parquet",
+        plot=report(f"{RS}/decree/{{dataset}}/{{attack}}/trigger.png", caption="../report/decree_trigger.rst",
+                    category="DECREE triggers", subcategory="{dataset}", labels={"attack": "{attack}", "seed": "{seed}"}),
+    wildcard_constraints:
+        dataset=one_of(CAPTION_DATASETS),
+    params:
+        args=lambda w: as_arg(decree_params(w)),
+        outdir=lambda w, output: str(Path(output.report).parent),
+    log:
+        f"{RS}/logs/invert_decree_trigger/{{dataset}}_{{attack}}.log",
+    benchmark:
+        f"{RS}/benchmarks/invert_decree_trigger/{{dataset}}_{{attack}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        **job_resources("invert_decree_trigger"),
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu_gpu invert_decree_trigger --params {params.args} --threads {threads} --pretrained {input.pretrained} "
+        "--spec {input.spec} --backdoored {input.backdoored} --clean {input.clean} --forget {input.forget} "
+        "--val {input.val} --classes {input.classes} --outdir {params.outdir} > {log} 2>&1"
+
+
+rule unlearn_clip_decree:
+    input:
+        pretrained=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        backdoored=rules.backdoor_clip.output.weights,
+        decree=rules.invert_decree_trigger.output.report,
+        forget=rules.invert_decree_trigger.output.forget,
+        val_proxy=rules.invert_decree_trigger.output.val,
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+        val=f"{RS}/data/{{dataset}}/val.parquet",
+        val_triggered=f"{RS}/poisoned/{{dataset}}/{{attack}}/val_triggered.parquet",
+    output:
+        weights=model_weights(f"{RS}/models/{{dataset}}/{{attack}}/{{method}}_decree_clip.safetensors"),
+        report=f"{RS}/models/{{dataset}}/{{attack}}/{{method}}_decree_clip.json",
+    wildcard_constraints:
+        dataset=one_of(CAPTION_DATASETS),
+        method="ga|tbar",
+    params:
+        args=lambda w: as_arg(clip_decree_params(w)),
+    log:
+        f"{RS}/logs/unlearn_clip_decree/{{dataset}}_{{attack}}_{{method}}.log",
+    benchmark:
+        f"{RS}/benchmarks/unlearn_clip_decree/{{dataset}}_{{attack}}_{{method}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        **job_resources("unlearn_clip_decree"),
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu_gpu unlearn_clip_decree --params {params.args} --threads {threads} --method {wildcards.method} "
+        "--pretrained {input.pretrained} --spec {input.spec} --backdoored {input.backdoored} "
+        "--decree {input.decree} --forget-proxy {input.forget} --val-proxy {input.val_proxy} "
+        "--classes {input.classes} --val {input.val} --val-triggered {input.val_triggered} --out {output.weights} "
+        "--report {output.report} > {log} 2>&1"
+
+
 rule evaluate_zeroshot:
     input:
         unpack(caption_model_weights),
@@ -209,6 +320,30 @@ rule evaluate_zeroshot:
         "bdu_gpu evaluate_zeroshot --params {params.args} --threads {threads} --pretrained {input.pretrained} "
         "--spec {input.spec} {params.weights} --classes {input.classes} --test {input.test} "
         "--test-triggered {input.test_triggered} --out {output} > {log} 2>&1"
+
+
+rule plot_caption_unlearning:
+    input:
+        unpack(caption_unlearning_paths),
+        ga=rules.unlearn_clip_ga.output.report,
+        tau=rules.estimate_clip_trigger_vector.output.report,
+        alpha_search=rules.search_clip_alpha.output.search,
+        alpha=rules.search_clip_alpha.output.alpha,
+    output:
+        report(f"{RS}/tbar_caption/{{dataset}}/{{attack}}/unlearning_paths.png", caption="../report/caption_paths.rst",
+               category="TBAR Figs. 11-12", subcategory="{dataset}", labels={"attack": "{attack}", "seed": "{seed}"}),
+    wildcard_constraints:
+        dataset=one_of(CAPTION_DATASETS),
+    params:
+        args=lambda w: as_arg(job_params(w)),
+        decree=lambda w, input: " ".join(input.decree) if "decree" in input.keys() else "",
+    log:
+        f"{RS}/logs/plot_caption_unlearning/{{dataset}}_{{attack}}.log",
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu plot_caption_unlearning --params {params.args} --ga {input.ga} --tau {input.tau} --alpha-search {input.alpha_search} "
+        "--alpha {input.alpha} --decree {params.decree} --png {output} > {log} 2>&1"
 
 
 rule make_caption_table:

@@ -26,6 +26,8 @@ from bdunlearn.models.base import ModelContext  # noqa: E402
 from bdunlearn.data.text_sources import TSV_FILES  # noqa: E402
 from bdunlearn import attacks as attack_registry, methods as method_registry, models as model_registry  # noqa: E402
 from bdunlearn.data import fetch  # noqa: E402
+from bdunlearn.methods import clip_defenses  # noqa: E402
+from bdunlearn.methods.decree import WINDOW_KEYS as DECREE_WINDOW_KEYS, DecreeConfig  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -279,6 +281,7 @@ def table_outputs():
     out += [f"{R}/seed{s}/models/{d}/finetune_loss.png" for s in SEEDS for d in CLASSIFIER_DATASETS if VIEWS[d]["attacks"]]
     if CAPTION_PAIRS:
         out += expand(f"{R}/tables/tbar_caption.{{ext}}", ext=["csv", "md", "tex"])
+        out += [f"{R}/seed{s}/tbar_caption/{d}/{a}/unlearning_paths.png" for s in SEEDS for d, a in CAPTION_PAIRS]
     return out
 
 
@@ -344,7 +347,8 @@ def check_profile():
 # The image-caption track (TBAR section 4): its jobs' params and inputs.
 def caption_dataset_params(w):
     ds = VIEWS[w.dataset]
-    keys = ("name", "source", "scenes", "eval", "classnames", "templates", "target")
+    keys = ("name", "source", "eval", "classnames", "templates", "target",
+            *(("hf", "eval_hf", "pairs") if ds["source"] == "hf" else ("scenes",)))
     return {**base_params(w), **{k: ds[k] for k in keys}, "resolution": model_resolution(CFG["model"])}
 
 
@@ -369,13 +373,44 @@ def caption_model_weights(w):
     return {"weights": f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/{w.model}_clip.safetensors"}
 
 
-# the models the caption table's rows evaluate (bdunlearn.evaluation.caption_table.ROWS names and groups them)
-CAPTION_ROWS = ["zeroshot", "backdoored", "ga", "tbar"]
+# the models the caption table's rows evaluate (bdunlearn.evaluation.caption_table.ROWS names and groups them);
+# a dataset's clean-data defenses (datasets.<name>.defenses) come after the backdoored row
+# and its reverse-engineered rows (datasets.<name>.decree.methods) come last
+CAPTION_ROWS = ["zeroshot", "backdoored", *clip_defenses.names(), "ga", "tbar", "ga_decree", "tbar_decree"]
+
+
+def caption_rows(dataset):
+    ds = VIEWS[dataset]
+    optional = {**{d: d in ds["defenses"] for d in clip_defenses.names()},
+                **{f"{m}_decree": m in ds["decree"]["methods"] for m in ("ga", "tbar")}}
+    return [m for m in CAPTION_ROWS if optional.get(m, True)]
+
+
+def decree_params(w):
+    dc = VIEWS[w.dataset]["decree"]
+    return job_params(w, "device", "eval_batch_size", decree={k: dc[k] for k in (*DecreeConfig.keys(), "target_inference") if k in dc})
+
+
+def clip_decree_params(w):
+    dc = VIEWS[w.dataset]["decree"]
+    return {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "decree": {k: dc[k] for k in DECREE_WINDOW_KEYS}}
+
+
+def defense_params(w):
+    return job_params(w, "device", defense=w.defense, recipe=VIEWS[w.dataset]["defenses"][w.defense])
 
 
 def clip_unlearn_params(w):
     """TBAR's trigger vector and GA on the forget set: the backdoor recipe with unlearn_recipe over it."""
     return job_params(w, "device", recipe=VIEWS[w.dataset]["unlearn_recipe"])
+
+
+def clip_tau_params(w):
+    """The trigger vector's params; with the epoch curve (Fig. 11) also the alpha search that scores each epoch."""
+    prm = clip_unlearn_params(w)
+    if VIEWS[w.dataset]["tbar_epoch_curve"]:
+        prm.update(epoch_curve=True, alpha_search=VIEWS[w.dataset]["alpha_search"], eval_batch_size=CFG["eval_batch_size"])
+    return prm
 
 
 def clip_ga_params(w):
@@ -386,6 +421,12 @@ def clip_alpha_params(w):
     return job_params(w, "device", "eval_batch_size", alpha_search=VIEWS[w.dataset]["alpha_search"])
 
 
+def caption_unlearning_paths(w):
+    """The GA+DECREE / TBAR+DECREE reports Fig. 12 plots (none when the dataset runs no DECREE method)."""
+    methods = VIEWS[w.dataset]["decree"]["methods"]
+    return {"decree": [f"{R}/seed{w.seed}/models/{w.dataset}/{w.attack}/{m}_decree_clip.json" for m in methods]} if methods else {}
+
+
 def caption_metrics(wildcards=None):
     return [f"{R}/seed{s}/eval_caption/{d}/{a}/{m}/metrics.json" for s in SEEDS for d, a in CAPTION_PAIRS
-            for m in CAPTION_ROWS]
+            for m in caption_rows(d)]

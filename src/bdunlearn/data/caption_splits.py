@@ -17,7 +17,10 @@ only: no contrastive loss reads it); evaluation frames ``uid, image, label``. So
 into disjoint digit sets for test, val, pretrain, train, forget and clean, so no evaluation digit is ever shown
 during training and the forget and clean pairs share no digit with the training pairs. Evaluation images are the
 plain digits (white on black, full size) at the model resolution; scenes are drawn from each set's digits in
-turn, so a digit appears in several scenes, each time in another colour, size and position.
+turn, so a digit appears in several scenes, each time in another colour, size and position. Source ``hf``
+(:mod:`bdunlearn.data.caption_sources`): ``pairs`` sizes of disjoint train, forget and clean pairs drawn by a
+seeded permutation of the ``hf`` split (no pretrain pairs: the CLIP is a pretrained one), ``val`` a stratified
+sample of ``eval_hf.val_split`` and ``test`` all of ``eval_hf.test_split`` (or ``eval.test`` random rows of it).
 """
 
 from __future__ import annotations
@@ -76,8 +79,10 @@ def eval_frame(images, labels, uids) -> pd.DataFrame:
 def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     """``(frames, meta)`` of a caption dataset: the pair and evaluation splits above, and ``classes.json``'s content
     (class names, prompt templates, target, resolution, split sizes)."""
+    if params["source"] == "hf":
+        return prepare_hf(params)
     if params["source"] != "scenes":
-        raise ValueError(f"config key 'datasets.{params['name']}.source': {params['source']!r}; allowed: scenes")
+        raise ValueError(f"config key 'datasets.{params['name']}.source': {params['source']!r}; allowed: scenes, hf")
     res = int(params["resolution"])
     seed = derive_seed(params["seed"], "splits", params["name"])
     names = class_names(params.get("classnames") or "digits")
@@ -99,4 +104,49 @@ def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
         frames[split] = pair_frame(ims, caps, labs, UID_OFFSET[split] + np.arange(len(caps)))
     meta = {"classnames": names, "templates": templates(params.get("templates") or "digits"), "target": target,
             "target_name": names[target], "resolution": res, "sizes": {k: len(v) for k, v in frames.items()}}
+    return frames, meta
+
+
+def prepare_hf(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Source ``hf``: pairs and evaluation images from the dataset hub (module docstring)."""
+    from bdunlearn.data import caption_sources as cs
+    from bdunlearn.data.image_sources import hf_class_names, hf_split_size, load_hf_split
+
+    res, name = int(params["resolution"]), params["name"]
+    seed = derive_seed(params["seed"], "splits", name)
+    spec, ev_spec, sizes, ev = params["hf"], params["eval_hf"], params["pairs"], params["eval"]
+    n_pool = hf_split_size(spec, spec["train_split"])
+    need = sum(int(sizes[s]) for s in PAIR_SPLITS[1:])
+    if need > n_pool:
+        raise ValueError(f"config key 'datasets.{name}.pairs': {need} pairs asked, split {spec['train_split']!r} "
+                         f"of {spec['path']!r} has {n_pool}")
+    # no pretrain pairs (the rule's pretrain.parquet is written empty): the model is a pretrained CLIP
+    frames = {"pretrain": pair_frame(np.empty((0, res, res, 3), np.uint8), [], np.empty(0, np.int64), np.empty(0, np.int64))}
+    perm, start = np.random.default_rng(seed).permutation(n_pool), 0
+    for split in PAIR_SPLITS[1:]:
+        idx = np.sort(perm[start : start + int(sizes[split])])
+        start += len(idx)
+        ims, caps = cs.load_hf_pairs(spec, spec["train_split"], idx, res, desc=f"{split} <- {spec['train_split']}")
+        frames[split] = pair_frame(ims, caps, np.full(len(idx), -1), UID_OFFSET[split] + idx)
+    val_idx = cs.stratified_indices(cs.hf_labels(ev_spec, ev_spec["val_split"]), int(ev["val"]), seed + 1)
+    n_test = hf_split_size(ev_spec, ev_spec["test_split"])
+    test_idx = np.arange(n_test) if not ev.get("test") else \
+        np.sort(np.random.default_rng(seed + 2).permutation(n_test)[: int(ev["test"])])
+    for split, s, idx in (("val", ev_spec["val_split"], val_idx), ("test", ev_spec["test_split"], test_idx)):
+        ims, labs = load_hf_split(ev_spec, s, idx, res, desc=f"{split} <- {s}")
+        frames[split] = eval_frame(ims, labs, UID_OFFSET[split] + idx)
+    names = class_names(params.get("classnames") or "features")
+    if names is None:
+        names = [n.replace("_", " ") for n in (hf_class_names(ev_spec, ev_spec["test_split"]) or [])]
+        if not names:
+            raise ValueError(f"config key 'datasets.{name}.classnames': the label column of eval_hf has no class "
+                             "names; give a preset or a list")
+    for split in EVAL_SPLITS:
+        bad = frames[split]["label"][(frames[split]["label"] < 0) | (frames[split]["label"] >= len(names))]
+        if len(bad):
+            raise ValueError(f"split {split}: label {int(bad.iloc[0])} outside the {len(names)} configured classes")
+    target = resolve_target(params["target"], names)
+    meta = {"classnames": names, "templates": templates(params.get("templates") or "openai_imagenet"),
+            "target": target, "target_name": names[target], "resolution": res,
+            "sizes": {k: len(v) for k, v in frames.items()}}
     return frames, meta

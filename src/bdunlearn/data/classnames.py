@@ -6,6 +6,8 @@ templates are the CLIP paper's 18 CIFAR prompts used by Ilharco et al. (2022).
 
 from __future__ import annotations
 
+import functools
+
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -48,10 +50,26 @@ def class_names(preset_or_list) -> list[str] | None:
     if preset_or_list == "cifar100":
         return list(CIFAR100)
     if preset_or_list == "imagenet":
-        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
-
-        return list(IMAGENET_CLASSNAMES)
+        return list(open_clip_metadata().IMAGENET_CLASSNAMES)
     raise ValueError(f"unknown classnames preset {preset_or_list!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def open_clip_metadata():
+    """open_clip's ``zero_shot_metadata`` module (ImageNet class names and templates), loaded from its file alone:
+    importing it through the package runs ``open_clip/__init__`` (torch, timm, transformers: ~3 s), which the
+    workflow's parse-time config check would pay for every configuration naming an ImageNet preset."""
+    import importlib.util
+    from pathlib import Path
+
+    package = importlib.util.find_spec("open_clip")
+    if package is None or not package.origin:
+        raise ImportError("the ImageNet presets need open_clip (pip install open_clip_torch)")
+    spec = importlib.util.spec_from_file_location("bdunlearn_open_clip_zero_shot_metadata",
+                                                  Path(package.origin).with_name("zero_shot_metadata.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def templates(preset_or_list) -> list[str]:
@@ -63,9 +81,8 @@ def templates(preset_or_list) -> list[str]:
     if preset_or_list == "digits":
         return list(DIGIT_TEMPLATES)
     if preset_or_list in ("openai_imagenet", "simple_imagenet"):
-        from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES, SIMPLE_IMAGENET_TEMPLATES
-
-        fns = OPENAI_IMAGENET_TEMPLATES if preset_or_list == "openai_imagenet" else SIMPLE_IMAGENET_TEMPLATES
+        meta = open_clip_metadata()
+        fns = meta.OPENAI_IMAGENET_TEMPLATES if preset_or_list == "openai_imagenet" else meta.SIMPLE_IMAGENET_TEMPLATES
         return [fn("{}") for fn in fns]
     raise ValueError(f"unknown templates preset {preset_or_list!r}")
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 import pandas as pd
 
 from bdunlearn import attacks
+from bdunlearn.methods import clip_defenses
 
 # model (the metrics' "model") -> (group, label), in table order; later rows join their group
 ROWS = {
     "zeroshot": ("Zero-shot", "CLIP (pretrained)"),
     "backdoored": ("Backdoored", "Backdoored"),
+    **{d.name: ("Clean-data fine-tuning", d.label) for d in clip_defenses.DEFENSES.values()},
     "ga": ("True unlearning", "GA"),
     "tbar": ("True unlearning", "TBAR"),
+    "ga_decree": ("Reverse-engineered unlearning", "GA+DECREE"),
+    "tbar_decree": ("Reverse-engineered unlearning", "TBAR+DECREE"),
 }
 GROUP_ORDER = ["Zero-shot", "Backdoored", "Clean-data fine-tuning", "True unlearning", "Reverse-engineered unlearning"]
 

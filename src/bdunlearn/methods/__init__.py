@@ -73,7 +73,7 @@ def schema_fragments() -> tuple[dict, dict]:
     return props, defaults
 
 
-from bdunlearn.methods import retrain, ga, npo, rga, tbar  # noqa: E402, F401  (built-ins register themselves, in table order)
+from bdunlearn.methods import retrain, ga, tbar_ga, npo, rga, tbar  # noqa: E402, F401  (built-ins register themselves, in table order)
 
 __all__ = ["Method", "UnlearnJob", "REGISTRY", "register", "get", "names", "load_plugins", "import_method",
            "schema_fragments", "is_builtin"]

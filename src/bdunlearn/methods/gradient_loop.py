@@ -106,11 +106,14 @@ def unlearn(model, method: GradientMethod | str, forget, retain, cfg: UnlearnCon
         raise ValueError(f"method {method.name!r} is not a gradient method")
     hp = method.hp(hp or {})
     name = method.name
-    (fx, fy), (cx, cy) = forget, retain
+    fx, fy = forget
     if len(fy) == 0:
         raise ValueError("the forget set is empty: nothing to unlearn (CUBE flagged no row?)")
-    if len(cy) == 0:
-        raise ValueError("the retain set is empty")
+    uses_retain = method.retain_rows  # TBAR's GA steps on the forget batches alone
+    if uses_retain:
+        cx, cy = retain
+        if len(cy) == 0:
+            raise ValueError("the retain set is empty")
     eval_bs = max(cfg.batch_size, 64)
     model.to(device)
     ref_logp = reference_logprobs(model, fx, device, eval_bs) if method.uses_reference else None
@@ -124,7 +127,8 @@ def unlearn(model, method: GradientMethod | str, forget, retain, cfg: UnlearnCon
         raise ValueError(f"{name} needs the pretrained weights (theta_base)")
     state = method.setup(model, named, base_state, hp, device)
     opt = make_optimizer(params, _opt_cfg(cfg))
-    clean = retain_batches(cfg.retain_pairing, len(cy), cfg.batch_size, derive_seed(seed, "unlearn-clean", name))
+    clean = retain_batches(cfg.retain_pairing, len(cy), cfg.batch_size, derive_seed(seed, "unlearn-clean", name)) \
+        if uses_retain else None
     history = []
     bar = progress(total=cfg.epochs * math.ceil(len(fy) / cfg.batch_size), desc=f"unlearn {name}", unit="step")
     use_amp = device.type == "cuda"
@@ -136,11 +140,14 @@ def unlearn(model, method: GradientMethod | str, forget, retain, cfg: UnlearnCon
         g.manual_seed(derive_seed(seed, "unlearn-forget", name, epoch))
         total, stats, steps = 0.0, {}, 0
         for idx in torch.randperm(len(fy), generator=g).split(cfg.batch_size):
-            cidx = clean.take(len(idx))
             xf, yf = fx[idx].to(device), fy[idx].to(device)
-            xc, yc = cx[cidx].to(device), cy[cidx].to(device)
+            lc = yc = None
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                lf, lc = model(xf).float(), model(xc).float()
+                lf = model(xf).float()
+                if uses_retain:
+                    cidx = clean.take(len(idx))
+                    xc, yc = cx[cidx].to(device), cy[cidx].to(device)
+                    lc = model(xc).float()
             ref = ref_logp[idx].to(device) if ref_logp is not None else None
             loss, extra = method.loss(Batch(lf, yf, lc, yc, ref), hp, state)
             for k, v in extra.items():

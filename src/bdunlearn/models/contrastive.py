@@ -10,9 +10,10 @@ As in the reference code (``nishadsinghi/CleanCLIP`` ``src/train.py``): AdamW
 with weight decay on every tensor but biases, norms and the logit scale; linear
 warmup then cosine decay per step; the logit scale learned and clamped to at
 most 100 after each step. Batches come from a seeded permutation per epoch.
-Augmented views (CleanCLIP, RoCLIP): images through torchvision's AutoAugment
-(ImageNet policy), drawn per step from the loop's seeded generator; captions
-through :func:`eda`.
+Augmented views, drawn per step from the loop's seeded generator: CleanCLIP's
+images through torchvision's AutoAugment (ImageNet policy, CleanCLIP's
+``src/data.py``); RoCLIP's through RoCLIP's own chain (:func:`roclip_augment`);
+captions through :func:`eda`, once per run as in both codes.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
     """Minimise ``sign * loss`` over every parameter of the open_clip ``model`` on the pairs
     ``(images[i], captions[i])`` (``images``: uint8 ``(N, 3, H, W)``, on the CPU); returns the per-epoch mean loss.
     ``on_epoch(epoch, model)``, when given, runs after each epoch (in eval mode; training resumes after it) and
-    what it returns is added to that epoch's history row. ``positives`` (an int64 tensor, one group id per pair;
+    what it returns is added to that epoch's history row; ``"stop": True`` in it ends the loop there (early
+    stopping; the learning-rate schedule still spans every epoch of ``cfg``). ``positives`` (an int64 tensor, one group id per pair;
     CLIP loss only) makes every pair of a group a positive: the multi-positive CLIP loss
     (:func:`bdunlearn.models.clip_losses.multi_positive_clip_loss`), which the stand-in's pretraining uses."""
     if len(captions) != len(images) or len(captions) == 0:
@@ -108,7 +110,7 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     per_epoch = -(-n // cfg.batch_size)
     total = max(1, int(round(per_epoch * cfg.epochs)))
-    augment = _augmenter(seed) if cfg.loss != "clip" else None
+    augment = _augmenter(seed, cfg.loss, images.shape[-1]) if cfg.loss != "clip" else None
     pool = CaptionPool(cfg.roclip_pool) if cfg.loss == "roclip" else None
     history, step, epoch = [], 0, 0
     bar = progress(total=total, desc=desc, unit="step")
@@ -160,7 +162,11 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
         log.info("%s epoch %d loss %.4f", desc, epoch, history[-1]["loss"])
         if on_epoch is not None:
             model.eval()
-            history[-1].update(on_epoch(epoch, model) or {})
+            extra = dict(on_epoch(epoch, model) or {})
+            stop = extra.pop("stop", False)
+            history[-1].update(extra)
+            if stop:
+                break
             model.train()
     bar.close()
     model.eval()
@@ -171,11 +177,26 @@ def _normalise(x: torch.Tensor, mean, std, device) -> torch.Tensor:
     return (x.to(device).float() / 255 - mean) / std
 
 
-def _augmenter(seed: int):
-    """AutoAugment (ImageNet policy) on uint8 batches, image by image, from a seeded torch generator."""
+def roclip_augment(resolution: int):
+    """RoCLIP's image view (``BigML-CS-UCLA/RoCLIP`` @ f34a929 ``utils/augment_image.py`` L12-22) at
+    ``resolution``: horizontal flip, random resized crop (scale 0.08-1), colour jitter (0.5, 0.5, 0.5, 0.1) with
+    probability 0.8, grayscale with probability 0.2, and a Gaussian blur always applied (kernel 21, sigma
+    0.1-2 at 224 px; here both scaled to the resolution, the kernel to the nearest odd size >= 3)."""
+    from torchvision import transforms as T
+
+    k = max(3, int(round(21 * resolution / 224)) | 1)
+    s = resolution / 224
+    return T.Compose([T.RandomHorizontalFlip(), T.RandomResizedCrop(resolution, scale=(0.08, 1.0), antialias=True),
+                      T.RandomApply([T.ColorJitter(0.5, 0.5, 0.5, 0.1)], p=0.8), T.RandomGrayscale(p=0.2),
+                      T.GaussianBlur(kernel_size=k, sigma=(0.1 * s, 2.0 * s))])
+
+
+def _augmenter(seed: int, loss: str, resolution: int):
+    """The image view of ``loss`` (cleanclip: AutoAugment, ImageNet policy; roclip: :func:`roclip_augment`) on
+    uint8 batches, image by image, from a seeded torch generator."""
     from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
-    aa = AutoAugment(AutoAugmentPolicy.IMAGENET)
+    aa = roclip_augment(resolution) if loss == "roclip" else AutoAugment(AutoAugmentPolicy.IMAGENET)
     gen = torch.Generator()
     gen.manual_seed(seed)
 

@@ -19,6 +19,7 @@ from bdunlearn.data import fetch
 from bdunlearn.data.classnames import class_names, resolve_target
 from bdunlearn.data.image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
 from bdunlearn.data.text_sources import TSV_FILES
+from bdunlearn.methods import clip_defenses
 from bdunlearn.workflow.fidelity import apply_fidelity
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -52,7 +53,7 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes",)}
+SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf")}
 # the attacks a dataset of each modality takes (a caption dataset triggers its images)
 ATTACK_MODALITY = {"image": "image", "text": "text", "caption": "image"}
 # keys of the classification track that a caption dataset does not read
@@ -161,7 +162,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
                                 f"allowed: {', '.join(allowed)}")
         problems.extend(_check_attack_data(cfg, name, [a for a in atts if a in allowed], base_dir))
         if modality == "caption":
-            problems.extend(_check_caption_dataset(name, ds))
+            problems.extend(_check_caption_dataset(name, ds, cfg["pretrain"]["source"], base_dir))
             continue
         un = unlearn_view(cfg, name)
         if un["snapshots"] and max(un["snapshots"]) != un["epochs"]:
@@ -236,23 +237,37 @@ def _check_attack_data(cfg: dict, name: str, atts: list, base_dir: Path) -> list
     return problems
 
 
-def _check_caption_dataset(name: str, ds: dict) -> list[str]:
-    """A caption dataset: no classification-track keys, a target among its class names, evaluation sizes the digit
-    pool can hold besides the scenes' digits."""
+def _check_caption_dataset(name: str, ds: dict, cfg_pretrain_source: str, base_dir: Path) -> list[str]:
+    """A caption dataset: no classification-track keys, a target among its class names; source scenes: evaluation
+    sizes the digit pool can hold besides the scenes' digits; source hf: its hub blocks."""
     key, problems = f"datasets.{name}", []
     for k in CLASSIFIER_ONLY:
         if k in ds:
             problems.append(f"config key '{key}.{k}': not read by caption datasets (the image-caption track)")
-    names = class_names(ds.get("classnames") or "digits")
-    if names is None:
+    names = class_names(ds.get("classnames") or ("digits" if ds["source"] == "scenes" else "features"))
+    if names is None and ds["source"] == "scenes":
         problems.append(f"config key '{key}.classnames': give a list or a preset (scenes: digits)")
-    else:
+    elif names is not None:  # hf with classnames features: known once prepare_captions reads the labels
         try:
             resolve_target(ds["target"], names)
         except ValueError as e:
             problems.append(f"config key '{key}.target': {e}")
     ev = ds["eval"]
-    if ev["val"] + ev["test"] > DIGITS_POOL_SIZE - 16:
+    if ds["source"] == "hf":
+        for k, what in (("hf", "the pairs' hub dataset (path, train_split, image_column, caption_column)"),
+                        ("eval_hf", "the labelled evaluation images (path, val_split, test_split, image/label columns)"),
+                        ("pairs", "how many train, forget and clean pairs to draw")):
+            if k not in ds:
+                problems.append(f"config key '{key}.{k}': required for source 'hf': {what}")
+            elif k != "pairs" and _looks_local(ds[k]["path"]) and not (base_dir / Path(ds[k]["path"]).expanduser()).exists():
+                problems.append(f"config key '{key}.{k}.path': dataset directory {ds[k]['path']!r} does not exist")
+        if cfg_pretrain_source == "captions":
+            problems.append(f"config key 'pretrain.source': captions pretrains the stand-in on scenes; {key} is a hub "
+                            "dataset (set model.pretrained)")
+        return problems
+    if ev["test"] is None:
+        problems.append(f"config key '{key}.eval.test': a number of digits for source scenes")
+    elif ev["val"] + ev["test"] > DIGITS_POOL_SIZE - 16:
         problems.append(f"config key '{key}.eval': val + test = {ev['val'] + ev['test']} leave fewer than 16 of the "
                         f"{DIGITS_POOL_SIZE} digits for the scenes")
     return problems
@@ -334,9 +349,11 @@ def dataset_view(cfg: dict, name: str) -> dict:
     ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
     ds["cube"] = {**cfg["cube"], **ds.get("cube", {})}
     if ds["modality"] == "caption":
-        ds.setdefault("classnames", "digits")
-        ds.setdefault("templates", "digits")
+        hub = ds["source"] == "hf"
+        ds.setdefault("classnames", "features" if hub else "digits")
+        ds.setdefault("templates", "openai_imagenet" if hub else "digits")
         ds["unlearn_recipe"] = {**ds["backdoor"], **ds["unlearn_recipe"]}  # TBAR's and GA's: the backdoor's
+        ds["defenses"] = {d: clip_defenses.resolved(d, o) for d, o in ds["defenses"].items()}
         return ds
     if ds["modality"] == "text":
         ds.setdefault("classnames", None)
