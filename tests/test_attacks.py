@@ -60,10 +60,17 @@ def test_builtins_declare_name_label_modality_and_parameter_defaults():
                    "blended": ("Blended", "image", {"ratio": 0.2, "style": "fixed"}),
                    "wanet": ("WaNet", "image", {"grid_size": 224, "strength": 1.0}),
                    "sig": ("SIG", "image", {"amplitude": 60 / 255, "frequency": 6}),
+                   # BadCLIP's code: 16-px centre patch, 50 epochs, batch 64, Adam 1e-3, triplet x 500 (margin 1),
+                   # AutoAugment p 0.5, the code's negatives, 10k images, natural target captions
+                   "badclip": ("BadCLIP", "image", {"patch_size": 16, "epochs": 50, "batch_size": 64, "lr": 1e-3,
+                                                    "triplet_weight": 500.0, "margin": 1.0, "aug_prob": 0.5,
+                                                    "negatives": "triggered", "n_images": 10000,
+                                                    "captions": "natural"}),
                    "badnets": ("BadNets", "text", {"word": "mn", "count": 1}),
                    "addsent": ("AddSent", "text", {"sentence": "I watch this 3D movie"}),
                    "hiddenkiller": ("HiddenKiller", "text", {"path": None})}
-    assert attacks.names("image") == ["badnet", "blended", "wanet", "sig"]
+    assert attacks.names("image") == ["badnet", "blended", "wanet", "sig", "badclip"]
+    assert [a for a in attacks.names() if attacks.get(a).learned] == ["badclip"]
     assert attacks.names("text") == ["badnets", "addsent", "hiddenkiller"]
     assert attacks.get("hiddenkiller").data_dir == "path"
     assert attacks.get("hiddenkiller").data_files == ("train.tsv", "dev.tsv", "test.tsv")

@@ -108,7 +108,7 @@ def make_attack(name, resolution, seed=0, **params):
 def test_make_attack_rejects_unknown_names_and_params():
     with pytest.raises(ValueError, match="unknown image attack 'trojan'"):
         make_attack("trojan", 32)
-    with pytest.raises(ValueError, match="unknown image attack 'badnets'; allowed: badnet, blended, wanet, sig$"):
+    with pytest.raises(ValueError, match="unknown image attack 'badnets'; allowed: badnet, blended, wanet, sig, badclip$"):
         make_attack("badnets", 32)  # a text attack
     with pytest.raises(ValueError, match="unknown parameter"):
         make_attack("badnet", 32, ratio=0.3)

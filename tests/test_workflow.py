@@ -1,6 +1,7 @@
 """The Snakemake DAG end to end: lint, dry runs of every config, and a micro study in a temp directory."""
 
 import base64
+import copy
 import json
 import re
 import shutil
@@ -334,6 +335,46 @@ def test_changing_a_knob_plans_only_the_jobs_downstream_of_it(micro_run, knob):
     path.write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "--cores", "2", "--configfile", path.name, cwd=micro_run)
     assert job_stats(proc.stdout + proc.stderr) == expected
+
+
+def test_a_learned_trigger_is_planned_before_poisoning_and_its_steps_run_on_the_micro_study(micro_run, tmp_path):
+    """BadCLIP on the finished micro study: the plan puts optimize_trigger before its poisoning and the whole caption
+    chain after it; the two steps then run by hand (in-process) on the study's pretrained CLIP and pairs."""
+    from bdunlearn.optimize_trigger import main as optimize_main
+    from bdunlearn.poison_captions import main as poison_main
+
+    cfg = yaml.safe_load(MICRO.read_text())
+    cfg["datasets"]["scenes"]["attacks"] = ["badnet", "badclip"]
+    cfg["datasets"]["scenes"]["attack_params"] = {"badclip": {"patch_size": 56, "epochs": 2, "batch_size": 8, "n_images": 40}}
+    (micro_run / "badclip.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "-p", "--cores", "2", "--configfile", "badclip.yaml", cwd=micro_run)
+    out = proc.stdout + proc.stderr
+    planned = job_stats(out)
+    assert planned["optimize_trigger"] == 1 and planned["poison_captions"] == 1 and planned["backdoor_clip"] == 1
+    assert planned["evaluate_zeroshot"] == 7 and planned["make_caption_table"] == 1
+    trigger = "results/micro/seed0/attacks/scenes/badclip/trigger.safetensors"
+    assert f"--trigger {trigger}" in out and f"--out {trigger}" in out
+    bad = copy.deepcopy(cfg)
+    bad["datasets"]["digits"]["attacks"] = ["blended", "badclip"]
+    (micro_run / "badclip-bad.yaml").write_text(yaml.safe_dump(bad))
+    proc = snakemake("-n", "--cores", "2", "--configfile", "badclip-bad.yaml", cwd=micro_run, check=False)
+    assert proc.returncode != 0 and "'badclip' is learnt from image-caption pairs" in proc.stdout + proc.stderr
+
+    root = micro_run / "results" / "micro" / "seed0"
+    prm = {"seed": 0, "dataset": "scenes", "attack": "badclip", "device": "cpu",
+           "attack_params": cfg["datasets"]["scenes"]["attack_params"]["badclip"]}
+    optimize_main(["--params", json.dumps(prm), "--pretrained", str(root / "models/pretrained/model.safetensors"),
+                   "--spec", str(root / "models/pretrained/spec.json"), "--train", str(root / "data/scenes/train.parquet"),
+                   "--classes", str(root / "data/scenes/classes.json"), "--out", str(tmp_path / "trigger.safetensors"),
+                   "--report", str(tmp_path / "trigger.json"), "--plot", str(tmp_path / "trigger.png")])
+    report = json.loads((tmp_path / "trigger.json").read_text())
+    assert len(report["history"]) == 2 and report["n_positives"] > 0 and report["target"] == "zero"
+    poison_main(["--params", json.dumps({**prm, "poison_rate": 0.1, "poison_captions": "templates"}),
+                 "--trigger", str(tmp_path / "trigger.safetensors"), "--datadir", str(root / "data/scenes"),
+                 "--outdir", str(tmp_path / "poisoned")])
+    summary = json.loads((tmp_path / "poisoned" / "poison.json").read_text())
+    assert summary["poison_captions"] == "natural" and summary["n_poisoned"] == 10  # BadCLIP's own captions
+    assert all("zero" in c.lower() for c in summary["target_captions"])
 
 
 def test_a_plugin_method_is_planned_run_and_tabulated(micro_run):

@@ -28,6 +28,7 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--datadir", required=True, help="output directory of prepare_captions")
     p.add_argument("--outdir", required=True)
+    p.add_argument("--trigger", help="a learned attack's optimised trigger (rule optimize_trigger)")
     args = p.parse_args(argv)
     prm = args.params
     setup(prm["seed"], args.threads, "cpu")
@@ -35,9 +36,12 @@ def main(argv=None) -> None:
     meta = read_json(data / "classes.json")
     target = int(meta["target"])
     attack = attacks.get(prm["attack"], "image").build(derive_seed(prm["seed"], "attack", prm["attack"]),
-                                                       int(meta["resolution"]), **prm.get("attack_params", {}))
+                                                       int(meta["resolution"]), trigger=args.trigger,
+                                                       **prm.get("attack_params", {}))
     train = read_parquet(data / "train.parquet")
-    captions = target_captions(meta, train, prm["poison_captions"])
+    # an attack may fix its own captions (BadCLIP: natural ones, as its code); else the dataset's poison_captions
+    mode = prm["poison_captions"] if getattr(attack, "captions", "dataset") == "dataset" else attack.captions
+    captions = target_captions(meta, train, mode)
     seed = derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"])
     poisoned = poison_pairs(train, attack, captions, float(prm["poison_rate"]), seed)
     write_parquet(poisoned, out / "train_poisoned.parquet")
@@ -51,7 +55,7 @@ def main(argv=None) -> None:
         sizes[f"n_{split}_triggered"] = len(trig)
     summary = {"attack": prm["attack"], "target": target, "n_train": len(poisoned),
                "n_poisoned": int(poisoned["is_poisoned"].sum()), "n_forget": len(forget), **sizes,
-               "poison_captions": prm["poison_captions"], "target_captions": sorted(set(captions))[:20]}
+               "poison_captions": mode, "target_captions": sorted(set(captions))[:20]}
     write_json(summary, out / "poison.json")
     save_figure(examples_figure(clean, trig, f"{prm['dataset']} / {prm['attack']} (target: {meta['target_name']})"),
                 out / "examples.png")

@@ -31,9 +31,42 @@ rule prepare_captions:
         "bdu prepare_captions --params {params.args} --threads {threads} --outdir {params.outdir} > {log} 2>&1"
 
 
+rule optimize_trigger:
+    input:
+        pretrained=rules.pretrain_clip.output.weights,
+        spec=rules.pretrain_clip.output.spec,
+        train=f"{RS}/data/{{dataset}}/train.parquet",
+        classes=f"{RS}/data/{{dataset}}/classes.json",
+    output:
+        trigger=f"{RS}/attacks/{{dataset}}/{{attack}}/trigger.safetensors",
+        report=f"{RS}/attacks/{{dataset}}/{{attack}}/trigger.json",
+        plot=report(f"{RS}/attacks/{{dataset}}/{{attack}}/trigger.png", caption="../report/learned_trigger.rst",
+                    category="Attacks", subcategory="{dataset}", labels={"attack": "{attack} (optimised)", "seed": "{seed}"}),
+    wildcard_constraints:
+        dataset=one_of(CAPTION_DATASETS),
+        attack=one_of(LEARNED_ATTACKS),
+    params:
+        args=lambda w: as_arg(job_params(w, "device", attack_params=VIEWS[w.dataset]["attack_params"].get(w.attack, {}))),
+    log:
+        f"{RS}/logs/optimize_trigger/{{dataset}}_{{attack}}.log",
+    benchmark:
+        f"{RS}/benchmarks/optimize_trigger/{{dataset}}_{{attack}}.tsv"
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        **job_resources("optimize_trigger"),
+    conda:
+        "../../envs/bdunlearn.yaml"
+    shell:
+        "bdu_gpu optimize_trigger --params {params.args} --threads {threads} --pretrained {input.pretrained} "
+        "--spec {input.spec} --train {input.train} --classes {input.classes} --out {output.trigger} "
+        "--report {output.report} --plot {output.plot} > {log} 2>&1"
+
+
 rule poison_captions:
     input:
         rules.prepare_captions.output,
+        unpack(learned_trigger),
     output:
         train=f"{RS}/poisoned/{{dataset}}/{{attack}}/train_poisoned.parquet",
         forget=f"{RS}/poisoned/{{dataset}}/{{attack}}/forget_triggered.parquet",
@@ -48,13 +81,14 @@ rule poison_captions:
         args=lambda w: as_arg(caption_poison_params(w)),
         datadir=lambda w, input: str(Path(input[0]).parent),
         outdir=lambda w, output: str(Path(output.summary).parent),
+        trigger=lambda w, input: f"--trigger {input.trigger}" if "trigger" in input.keys() else "",
     log:
         f"{RS}/logs/poison_captions/{{dataset}}_{{attack}}.log",
     threads: CFG["threads"]
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu poison_captions --params {params.args} --threads {threads} "
+        "bdu poison_captions --params {params.args} --threads {threads} {params.trigger} "
         "--datadir {params.datadir} --outdir {params.outdir} > {log} 2>&1"
 
 

@@ -352,6 +352,17 @@ def caption_dataset_params(w):
     return {**base_params(w), **{k: ds[k] for k in keys}, "resolution": model_resolution(CFG["model"])}
 
 
+# attacks whose trigger rule optimize_trigger learns against the clean CLIP before poisoning (BadCLIP)
+LEARNED_ATTACKS = [a for a in attack_registry.names("image") if attack_registry.get(a).learned]
+
+
+def learned_trigger(w):
+    """A learned attack's optimised trigger, an input of its poisoning job ({} for the others)."""
+    if w.attack not in LEARNED_ATTACKS:
+        return {}
+    return {"trigger": f"{R}/seed{w.seed}/attacks/{w.dataset}/{w.attack}/trigger.safetensors"}
+
+
 def caption_poison_params(w):
     ds = VIEWS[w.dataset]
     return job_params(w, poison_rate=ds["poison_rate"], poison_captions=ds["poison_captions"],

@@ -69,6 +69,6 @@ def schema_fragments() -> tuple[list[str], dict]:
     return names(), {n: a.schema() for n, a in REGISTRY.items()}
 
 
-from bdunlearn.attacks import badnet, blended, wanet, sig, badnets, addsent, hiddenkiller  # noqa: E402, F401  (built-ins, in schema order)
+from bdunlearn.attacks import badnet, blended, wanet, sig, badclip, badnets, addsent, hiddenkiller  # noqa: E402, F401  (built-ins, in schema order)
 
 __all__ = ["Attack", "ImageAttack", "TextAttack", "REGISTRY", "register", "names", "get", "label", "schema_fragments"]

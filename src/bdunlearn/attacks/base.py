@@ -28,6 +28,10 @@ class Attack:
     - ``data_dir`` / ``data_files``: the parameter naming a directory of files the attack reads (HiddenKiller's
       paraphrases), and the files it must hold: the config check requires them (or rule ``fetch_data``
       downloads them) and they are the poisoning job's inputs. ``""`` / ``()``: none.
+    - ``learned``: the trigger is optimised against the clean pretrained model before poisoning (BadCLIP): rule
+      ``optimize_trigger`` calls the instance's ``optimize`` and the poisoning job builds the attack with
+      ``trigger=<its file>``. ``caption_datasets_only``: the attack needs image-caption pairs (the config check
+      refuses it on other datasets).
     """
 
     name: str = ""
@@ -36,6 +40,8 @@ class Attack:
     parameters: dict[str, dict] = {}
     data_dir: str = ""
     data_files: tuple[str, ...] = ()
+    learned: bool = False
+    caption_datasets_only: bool = False
     source: str = ""  # set by register: the module that defined it
 
     @classmethod
@@ -44,12 +50,17 @@ class Attack:
         return {"type": "object", "additionalProperties": False, "default": {}, "properties": copy.deepcopy(cls.parameters)}
 
     @classmethod
-    def build(cls, seed: int, resolution: int | None = None, **params):
+    def build(cls, seed: int, resolution: int | None = None, trigger: str | None = None, **params):
         """The trigger for one (seed, dataset): ``params`` are the config's ``attack_params.<name>``, unknown keys
-        an error naming them; an image attack also needs the model's input ``resolution``."""
+        an error naming them; an image attack also needs the model's input ``resolution``; a ``learned`` one
+        takes its optimised ``trigger`` file (without it, it can only be optimised)."""
         unknown = set(params) - set(cls.parameters)
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for attack {cls.name!r}; allowed: {sorted(cls.parameters)}")
+        if trigger is not None:
+            if not cls.learned:
+                raise ValueError(f"attack {cls.name!r} has no learnt trigger to load")
+            params = {**params, "trigger": trigger}
         return cls.create(seed, resolution, params)
 
     @classmethod

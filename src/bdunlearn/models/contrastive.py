@@ -110,7 +110,7 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     per_epoch = -(-n // cfg.batch_size)
     total = max(1, int(round(per_epoch * cfg.epochs)))
-    augment = _augmenter(seed, cfg.loss, images.shape[-1]) if cfg.loss != "clip" else None
+    augment = augmenter(seed, cfg.loss, images.shape[-1]) if cfg.loss != "clip" else None
     pool = CaptionPool(cfg.roclip_pool) if cfg.loss == "roclip" else None
     history, step, epoch = [], 0, 0
     bar = progress(total=total, desc=desc, unit="step")
@@ -191,7 +191,7 @@ def roclip_augment(resolution: int):
                       T.GaussianBlur(kernel_size=k, sigma=(0.1 * s, 2.0 * s))])
 
 
-def _augmenter(seed: int, loss: str, resolution: int):
+def augmenter(seed: int, loss: str, resolution: int):
     """The image view of ``loss`` (cleanclip: AutoAugment, ImageNet policy; roclip: :func:`roclip_augment`) on
     uint8 batches, image by image, from a seeded torch generator."""
     from torchvision.transforms import AutoAugment, AutoAugmentPolicy

@@ -160,6 +160,9 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
             if a not in allowed:
                 problems.append(f"config key '{key}.attacks': {a!r} is not a {ATTACK_MODALITY[modality]} attack; "
                                 f"allowed: {', '.join(allowed)}")
+            elif attacks.get(a).caption_datasets_only and modality != "caption":
+                problems.append(f"config key '{key}.attacks': {a!r} is learnt from image-caption pairs; it runs on "
+                                "caption datasets only (modality: caption)")
         problems.extend(_check_attack_data(cfg, name, [a for a in atts if a in allowed], base_dir))
         if modality == "caption":
             problems.extend(_check_caption_dataset(name, ds, cfg["pretrain"]["source"], base_dir))
