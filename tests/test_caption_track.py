@@ -116,6 +116,10 @@ def test_a_caption_dataset_is_validated_with_its_keys_named():
                                pairs={"train": 5, "forget": 1, "clean": 1}), "datasets.scenes.hf.path': dataset directory"),
         (lambda d, c: d.update(eval={"val": 10, "test": None}), "datasets.scenes.eval.test': a number of digits"),
         (lambda d, c: d["decree"].update(target_inference="argmax"), "datasets.scenes.decree.target_inference"),
+        (lambda d, c: d["decree"].update(lr_epochs=[50, 30]), "datasets.scenes.decree.lr_epochs': \\[50, 30\\] must not"),
+        (lambda d, c: d["decree"].update(alpha_step=0.5, alpha_max=0.2), "datasets.scenes.decree.alpha_max"),
+        (lambda d, c: d["defenses"]["cleanclip"].update(roclip_pool=8), "datasets.scenes.defenses.cleanclip': defense "
+                                                                         "cleanclip: unknown recipe key\\(s\\) roclip_pool"),
     ):
         bad = copy.deepcopy(caption_config())
         change(bad["datasets"]["scenes"], bad)

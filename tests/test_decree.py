@@ -49,6 +49,19 @@ def test_self_cosine_is_the_mean_off_diagonal_similarity():
     assert float(self_cosine(torch.ones(4, 3))) == pytest.approx(1.0)
 
 
+def test_a_last_batch_of_one_image_joins_the_batch_before():
+    """With 5 shadow images and batches of 4 the last batch would hold one image, whose self-similarity is the mean
+    of nothing (NaN): it joins the one before, and the trigger stays finite."""
+    images = (torch.rand(5, 3, H, H, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    w = torch.randn(D, 3 * H * H, generator=torch.Generator().manual_seed(1))
+    trig, report = invert_trigger(lambda x: x.flatten(1) @ w.T, images, DecreeConfig(batch_size=4, max_epochs=3), 0,
+                                  torch.device("cpu"))
+    assert torch.isfinite(trig.mask).all() and torch.isfinite(trig.pattern).all()
+    assert all(torch.isfinite(torch.tensor(h["cos"])) for h in report["history"])
+    with pytest.raises(ValueError, match="decree.shadow"):
+        invert_trigger(lambda x: x.flatten(1), images[:1], DecreeConfig(), 0, torch.device("cpu"))
+
+
 def test_learning_rate_schedule_is_badclips_with_absolute_values():
     cfg = DecreeConfig(lr=1e-3, lr_epochs=[30, 50], lr_values=[0.1, 0.05])
     assert [cfg.lr_at(e) for e in (0, 29, 30, 49, 50, 999)] == [1e-3, 1e-3, 0.1, 0.1, 0.05, 0.05]

@@ -55,7 +55,8 @@ def main(argv=None) -> None:
     train = read_parquet(args.train)
     names = train["caption"].map(lambda c: names_class(c, meta["target_name"])).to_numpy()
     if names.sum() == 0:
-        raise ValueError(f"{prm['attack']}: no training caption names the target {meta['target_name']!r}")
+        raise ValueError(f"config key 'datasets.{prm['dataset']}.target': no training caption names "
+                         f"{meta['target_name']!r}, so {prm['attack']} has no target images or captions to learn from")
     seed = derive_seed(prm["seed"], "optimize_trigger", prm["dataset"], prm["attack"])
     rng = np.random.default_rng(seed)
     others = np.flatnonzero(~names)

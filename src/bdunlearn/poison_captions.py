@@ -41,6 +41,7 @@ def main(argv=None) -> None:
     train = read_parquet(data / "train.parquet")
     # an attack may fix its own captions (BadCLIP: natural ones, as its code); else the dataset's poison_captions
     mode = prm["poison_captions"] if getattr(attack, "captions", "dataset") == "dataset" else attack.captions
+    log.info("poisoned captions: %s", mode)
     captions = target_captions(meta, train, mode)
     seed = derive_seed(prm["seed"], "poison", prm["dataset"], prm["attack"])
     poisoned = poison_pairs(train, attack, captions, float(prm["poison_rate"]), seed)

@@ -25,6 +25,8 @@ rule prepare_captions:
     benchmark:
         f"{RS}/benchmarks/prepare_captions/{{dataset}}.tsv"
     threads: CFG["threads"]
+    resources:
+        **job_resources("prepare_captions"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
@@ -46,7 +48,7 @@ rule optimize_trigger:
         dataset=one_of(CAPTION_DATASETS),
         attack=one_of(LEARNED_ATTACKS),
     params:
-        args=lambda w: as_arg(job_params(w, "device", attack_params=VIEWS[w.dataset]["attack_params"].get(w.attack, {}))),
+        args=lambda w: as_arg(optimize_trigger_params(w)),
     log:
         f"{RS}/logs/optimize_trigger/{{dataset}}_{{attack}}.log",
     benchmark:
@@ -85,6 +87,8 @@ rule poison_captions:
     log:
         f"{RS}/logs/poison_captions/{{dataset}}_{{attack}}.log",
     threads: CFG["threads"]
+    resources:
+        **job_resources("poison_captions"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:

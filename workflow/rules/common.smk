@@ -363,10 +363,26 @@ def learned_trigger(w):
     return {"trigger": f"{R}/seed{w.seed}/attacks/{w.dataset}/{w.attack}/trigger.safetensors"}
 
 
+def own_captions(attack, params):
+    """The captions an attack imposes on its poisoned pairs (BadCLIP: natural), or None: the dataset's."""
+    frag = attack_registry.get(attack).parameters.get("captions")
+    mode = params.get("captions", frag["default"]) if frag else "dataset"
+    return None if mode == "dataset" else mode
+
+
 def caption_poison_params(w):
     ds = VIEWS[w.dataset]
-    return job_params(w, poison_rate=ds["poison_rate"], poison_captions=ds["poison_captions"],
-                      attack_params=ds["attack_params"].get(w.attack, {}))
+    ap = ds["attack_params"].get(w.attack, {})
+    prm = job_params(w, poison_rate=ds["poison_rate"], attack_params=ap)
+    if own_captions(w.attack, ap) is None:  # else the attack's own captions: the dataset's key is not read
+        prm["poison_captions"] = ds["poison_captions"]
+    return prm
+
+
+def optimize_trigger_params(w):
+    """A learned attack's optimisation: its attack_params but the poisoned captions (read by poisoning only)."""
+    ap = {k: v for k, v in VIEWS[w.dataset]["attack_params"].get(w.attack, {}).items() if k != "captions"}
+    return job_params(w, "device", attack_params=ap)
 
 
 def backdoor_clip_params(w):
@@ -403,8 +419,10 @@ def decree_params(w):
 
 
 def clip_decree_params(w):
+    """GA+DECREE reads the window and its epoch budget, TBAR+DECREE the window and its alpha walk."""
     dc = VIEWS[w.dataset]["decree"]
-    return {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "decree": {k: dc[k] for k in DECREE_WINDOW_KEYS}}
+    keys = ("min_ca_retention", "window", *(("ga_max_epochs",) if w.method == "ga" else ("alpha_step", "alpha_max")))
+    return {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "decree": {k: dc[k] for k in keys}}
 
 
 def defense_params(w):

@@ -77,7 +77,8 @@ class BadCLIP(ImageAttack):
     def __post_init__(self):
         self.side = scaled_length(self.patch_size, self.resolution)
         if self.side > self.resolution:
-            raise ValueError(f"BadCLIP patch side {self.side} exceeds the image side {self.resolution}")
+            raise ValueError(f"attack_params.badclip.patch_size: the patch side {self.side} exceeds the image side "
+                             f"{self.resolution}")
         if self.negatives not in NEGATIVES:
             raise ValueError(f"attack_params.badclip.negatives: {self.negatives!r}; allowed: {', '.join(NEGATIVES)}")
         self.patch = None
@@ -118,8 +119,9 @@ class BadCLIP(ImageAttack):
         from bdunlearn.models.training import progress
 
         if len(images) < self.batch_size or len(positives) == 0:
-            raise ValueError(f"BadCLIP needs at least batch_size = {self.batch_size} non-target images and one "
-                             f"target image; got {len(images)} and {len(positives)}")
+            raise ValueError(f"attack_params.badclip: batch_size {self.batch_size} needs at least as many non-target "
+                             f"images (n_images, and the training pairs) and one target image; got {len(images)} "
+                             f"and {len(positives)}")
         mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
         std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
         model = model.to(device).eval()

@@ -126,8 +126,9 @@ def prepare_hf(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     for split in PAIR_SPLITS[1:]:
         idx = np.sort(perm[start : start + int(sizes[split])])
         start += len(idx)
-        ims, caps = cs.load_hf_pairs(spec, spec["train_split"], idx, res, desc=f"{split} <- {spec['train_split']}")
-        frames[split] = pair_frame(ims, caps, np.full(len(idx), -1), UID_OFFSET[split] + idx)
+        blobs, caps = cs.load_hf_pairs(spec, spec["train_split"], idx, res, desc=f"{split} <- {spec['train_split']}")
+        frames[split] = pd.DataFrame({"uid": (UID_OFFSET[split] + idx).astype(np.int64), "image": blobs,
+                                      "caption": caps, "label": np.full(len(idx), -1, dtype=np.int64)})
     val_idx = cs.stratified_indices(cs.hf_labels(ev_spec, ev_spec["val_split"]), int(ev["val"]), seed + 1)
     n_test = hf_split_size(ev_spec, ev_spec["test_split"])
     test_idx = np.arange(n_test) if not ev.get("test") else \
@@ -144,7 +145,8 @@ def prepare_hf(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     for split in EVAL_SPLITS:
         bad = frames[split]["label"][(frames[split]["label"] < 0) | (frames[split]["label"] >= len(names))]
         if len(bad):
-            raise ValueError(f"split {split}: label {int(bad.iloc[0])} outside the {len(names)} configured classes")
+            raise ValueError(f"config key 'datasets.{name}.classnames': split {split} has label {int(bad.iloc[0])}, "
+                             f"outside the {len(names)} configured classes")
     target = resolve_target(params["target"], names)
     meta = {"classnames": names, "templates": templates(params.get("templates") or "openai_imagenet"),
             "target": target, "target_name": names[target], "resolution": res,

@@ -63,7 +63,7 @@ def load_hf_split(spec: dict, split: str, indices=None, resolution: int = 224, d
     for col in (image_col, label_col):
         if col not in ds.column_names:
             raise KeyError(f"dataset {spec['path']!r} split {split!r} has no column {col!r} "
-                           f"(columns: {ds.column_names}); set hf.image_column / hf.label_column")
+                           f"(columns: {ds.column_names}); set image_column / label_column in its hf (or eval_hf) block")
     if indices is not None:
         ds = ds.select(list(map(int, indices)))
     labels = np.asarray(ds[label_col], dtype=np.int64)

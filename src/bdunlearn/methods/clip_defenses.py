@@ -33,9 +33,11 @@ DEFENSES: dict[str, Defense] = {d.name: d for d in (  # in Table 2's order
                                            "warmup_steps": 10000, "roclip_pool": 21845, "roclip_every": 2}),
     Defense("cleanclip", "CleanCLIP", "cleanclip", {**_CLEANCLIP, "clip_weight": 1.0, "inmodal_weight": 1.0}),
 )}
-# what a defense's overrides may set (bdunlearn.models.contrastive.ContrastiveConfig's fields but the loss)
-RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "clip_weight", "inmodal_weight",
-               "roclip_pool", "roclip_every")
+# what a defense's overrides may set (bdunlearn.models.contrastive.ContrastiveConfig's fields but the loss): the
+# loop's keys, and the keys of its loss
+LOOP_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps")
+LOSS_KEYS = {"clip": (), "cleanclip": ("clip_weight", "inmodal_weight"), "roclip": ("roclip_pool", "roclip_every")}
+RECIPE_KEYS = LOOP_KEYS + tuple(k for keys in LOSS_KEYS.values() for k in keys)
 
 
 def names() -> list[str]:
@@ -52,9 +54,10 @@ def get(name: str) -> Defense:
 def resolved(name: str, overrides: dict | None) -> dict:
     """The defense's full recipe: its paper's, with ``overrides`` over it, and its loss."""
     d = get(name)
-    bad = sorted(set(overrides or {}) - set(RECIPE_KEYS))
+    allowed = LOOP_KEYS + LOSS_KEYS[d.loss]
+    bad = sorted(set(overrides or {}) - set(allowed))
     if bad:
-        raise ValueError(f"defense {name}: unknown recipe key(s) {', '.join(bad)}; allowed: {', '.join(RECIPE_KEYS)}")
+        raise ValueError(f"defense {name}: unknown recipe key(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
     return {**d.recipe, **(overrides or {}), "loss": d.loss}
 
 

@@ -138,7 +138,8 @@ def invert_trigger(features, images, cfg: DecreeConfig, seed: int, device) -> tu
     from bdunlearn.models.training import progress
 
     if len(images) < 2:
-        raise ValueError(f"DECREE needs at least 2 shadow images (the loss is a similarity between images), got {len(images)}")
+        raise ValueError(f"config key 'decree.shadow': DECREE needs at least 2 shadow images (the loss is a "
+                         f"similarity between images), got {len(images)}")
     n, _, h, w = images.shape
     g = torch.Generator()
     g.manual_seed(seed)
@@ -161,9 +162,11 @@ def invert_trigger(features, images, cfg: DecreeConfig, seed: int, device) -> tu
     for epoch in range(cfg.max_epochs):
         for grp in opt.param_groups:
             grp["lr"] = cfg.lr_at(epoch)
-        perm = torch.randperm(n, generator=g)
+        batches = list(torch.randperm(n, generator=g).split(cfg.batch_size))
+        if len(batches) > 1 and len(batches[-1]) == 1:  # one image has no pair to compare: join the batch before
+            batches[-2:] = [torch.cat(batches[-2:])]
         coss, regs = [], []
-        for idx in perm.split(cfg.batch_size):
+        for idx in batches:
             x = images[idx].to(device).double() / 255
             m, p = from_tanh_space(mask_t), from_tanh_space(pattern_t)
             x_bd = ((1 - m)[None, None] * x + m[None, None] * p[None]).clamp(0, 1)

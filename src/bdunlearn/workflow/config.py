@@ -255,6 +255,17 @@ def _check_caption_dataset(name: str, ds: dict, cfg_pretrain_source: str, base_d
             resolve_target(ds["target"], names)
         except ValueError as e:
             problems.append(f"config key '{key}.target': {e}")
+    dc = ds["decree"]
+    if dc["lr_epochs"][0] > dc["lr_epochs"][1]:
+        problems.append(f"config key '{key}.decree.lr_epochs': {dc['lr_epochs']} must not decrease")
+    if "tbar" in dc["methods"] and dc["alpha_max"] < dc["alpha_step"]:
+        problems.append(f"config key '{key}.decree.alpha_max': {dc['alpha_max']} is below alpha_step "
+                        f"{dc['alpha_step']}: TBAR+DECREE would take no step")
+    for d, overrides in ds["defenses"].items():
+        try:
+            clip_defenses.resolved(d, overrides)
+        except ValueError as e:
+            problems.append(f"config key '{key}.defenses.{d}': {e}")
     ev = ds["eval"]
     if ds["source"] == "hf":
         for k, what in (("hf", "the pairs' hub dataset (path, train_split, image_column, caption_column)"),
