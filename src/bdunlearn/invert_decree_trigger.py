@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from bdunlearn.attacks.image import to_float, to_uint8
 from bdunlearn.data.caption_poisoning import target_captions, triggered_pairs
 from bdunlearn.data.image_poisoning import triggered_eval
 from bdunlearn.data.io import (
@@ -48,7 +49,7 @@ def trigger_figure(trigger, example, title: str):
     fused = trigger.mask[None] * trigger.pattern
     panels = [("mask", trigger.mask, "gray"), ("pattern", trigger.pattern.permute(1, 2, 0), None),
               ("mask x pattern", fused.permute(1, 2, 0), None),
-              ("a shadow image, triggered", trigger(example[None].float() / 255)[0].permute(1, 2, 0), None)]
+              ("a shadow image, triggered", trigger(to_float(example[None]))[0].permute(1, 2, 0), None)]
     fig, axes = plt.subplots(1, 4, figsize=(8, 2.4))
     for ax, (name, img, cmap) in zip(axes, panels):
         ax.imshow(img.numpy(), cmap=cmap, vmin=0, vmax=1)
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
 
     # the target: zero-shot logits of the backdoored and the pretrained CLIP on the triggered shadow images
     pretrained = zeroshot_classifier(load_clip(args.pretrained, args.spec, device)[0], spec, tok, meta, device)
-    triggered = (trigger(shadow.float() / 255) * 255).round().to(torch.uint8)
+    triggered = to_uint8(trigger(to_float(shadow)))
     bs = prm["eval_batch_size"]
     logits = {name: map_rows(clf, triggered, device, bs, lambda m, b: m(b).float().cpu())
               for name, clf in (("bd", backdoored), ("clean", pretrained))}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bdunlearn import attacks
+from bdunlearn.attacks.image import to_float
 from bdunlearn.data.caption_poisoning import names_class
 from bdunlearn.data.io import decode_images, read_json, read_parquet, save_figure, save_weights, write_json
 from bdunlearn.models.contrastive import augmenter
@@ -30,7 +31,7 @@ def trigger_figure(attack, patch, example, title: str):
     fig, axes = plt.subplots(1, 2, figsize=(4.8, 2.6))
     axes[0].imshow(patch.permute(1, 2, 0).numpy(), vmin=0, vmax=1)
     axes[0].set_title("patch", fontsize=8)
-    axes[1].imshow(attack.paste(example[None].float() / 255, patch)[0].permute(1, 2, 0).numpy(), vmin=0, vmax=1)
+    axes[1].imshow(attack.paste(to_float(example[None]), patch)[0].permute(1, 2, 0).numpy(), vmin=0, vmax=1)
     axes[1].set_title("a training image, triggered", fontsize=8)
     for ax in axes:
         ax.axis("off")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from bdunlearn.attacks import register
 from bdunlearn.attacks.base import ImageAttack
-from bdunlearn.attacks.image import check_batch, scaled_length
+from bdunlearn.attacks.image import check_batch, scaled_length, to_float
 
 NEGATIVES = ("triggered", "clean")
 
@@ -132,7 +132,7 @@ class BadCLIP(ImageAttack):
             return model.encode_image((x - mean) / std, normalize=True)
 
         with torch.no_grad():
-            pos = torch.cat([embed(positives[i : i + 256].to(device).float() / 255)
+            pos = torch.cat([embed(to_float(positives[i : i + 256].to(device)))
                              for i in range(0, len(positives), 256)])
             tokens = tokenizer(captions)
         g = torch.Generator().manual_seed(seed)
@@ -151,7 +151,7 @@ class BadCLIP(ImageAttack):
                 x = images[idx]
                 if augment is not None and rng.random() < self.aug_prob:
                     x = augment(x)
-                x = x.to(device).float() / 255
+                x = to_float(x.to(device))
                 z = embed(self.paste(x, patch))
                 txt = model.encode_text(tokens[idx].to(device), normalize=True)
                 l_clip = clip_loss(z, txt, model.logit_scale.exp())
