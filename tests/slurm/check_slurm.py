@@ -60,9 +60,14 @@ def slurm_env(**extra: str) -> dict:
     return env
 
 
+WORKDIRS: list[Path] = []
+
+
 def workdir(name: str) -> Path:
+    """A fresh temp study directory; main() removes them all once every check has passed (a failure keeps them)."""
     d = Path(tempfile.mkdtemp(prefix=f"bdu-slurm-{name}-"))
     shutil.copy(MICRO, d / "micro.yaml")
+    WORKDIRS.append(d)
     return d
 
 
@@ -209,6 +214,8 @@ def main() -> int:
     assert not differ, f"SLURM and local runs differ in {differ}"
     log(f"SLURM and local runs wrote the same {len(a)} files (byte for byte but for wall-clock 'seconds' fields)")
     log(f"all SLURM checks passed in {time.time() - t0:.0f} s")
+    for w in WORKDIRS:  # about 1 GB each: a CI disk must not fill up with passed runs
+        shutil.rmtree(w, ignore_errors=True)
     return 0
 
 
