@@ -23,6 +23,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/tbar.smk"
+include: "workflow/rules/analyses.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/unlearn.smk"
 include: "workflow/rules/evaluate.smk"
@@ -33,6 +34,7 @@ include: "workflow/rules/captions.smk"
 rule all:
     input:
         table_outputs(),
+        analysis_outputs(),
     default_target: True
 
 

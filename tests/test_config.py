@@ -203,3 +203,45 @@ def test_unknown_unlearning_method_is_rejected_by_the_schema():
     cfg["unlearn"] = {"methods": ["ga", "sam"]}
     with pytest.raises(ConfigError, match=r"unlearn.methods\[1\].*'sam'"):
         check(cfg)
+
+
+def glyph_dataset(**over):
+    return {"source": "glyphs", "glyphs": {"n": 400}, "target": "k", "splits": {"val": 40, "test": 60, "forget": 40}, **over}
+
+
+@pytest.mark.parametrize("analyses, extra, key, words", [
+    ({"disentanglement": {"attacks": ["trojannn"]}}, {}, "datasets.digits.analyses.disentanglement.attacks", "not among"),
+    ({"forget_sizes": {"sizes": [500]}}, {}, "datasets.digits.analyses.forget_sizes.sizes", "exceeds splits.forget"),
+    ({"merging": {"with": ["digits"]}}, {}, "datasets.digits.analyses.merging.with", "not another image dataset"),
+    ({"transfer_from": "letters"}, {}, "datasets.digits.analyses.transfer_from", "not another image dataset"),
+    ({}, {"splits": {"val": 200, "test": 200, "forget": 10}}, "datasets.glyphs.splits", "leaves nothing"),
+])
+def test_analysis_config_errors_name_the_key(analyses, extra, key, words):
+    cfg = default_config()
+    cfg["datasets"]["digits"]["analyses"] = analyses
+    cfg["datasets"]["glyphs"] = glyph_dataset(**extra)
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert key in str(e.value) and words in str(e.value)
+
+
+def test_analyses_and_the_glyph_source_check_out():
+    cfg = default_config()
+    cfg["datasets"]["glyphs"] = glyph_dataset(analyses={"transfer_from": "digits"})
+    cfg["datasets"]["digits"]["analyses"] = {"merging": {"with": ["glyphs"]}, "disentanglement": {}}
+    view = dataset_view(check(cfg), "glyphs")
+    assert view["classnames"] == "glyphs" and view["templates"] == "glyphs"
+    digits = dataset_view(check(cfg), "digits")["analyses"]
+    assert digits["merging"]["ties"] == {"lam": 1.0, "k": 0.2} and digits["disentanglement"]["max_asr"] == 0.0
+    cfg["alpha_search"]["strategy"] = "adaptive"  # alpha* needs the dense search's CSV
+    with pytest.raises(ConfigError, match="datasets.digits.analyses.disentanglement'.*strategy: grid"):
+        check(cfg)
+    del cfg["datasets"]["digits"]["analyses"]["disentanglement"]
+    assert dataset_view(check(cfg), "digits")["alpha_search"]["patience"] == 1
+    cfg["alpha_search"]["grid"] = [0.0, 0.5, 0.5]
+    with pytest.raises(ConfigError, match="strictly increase"):
+        check(cfg)
+    cfg = default_config()
+    cfg["datasets"]["synth"]["analyses"] = {"disentanglement": {}}
+    with pytest.raises(ConfigError, match="datasets.synth.analyses"):
+        check(cfg)

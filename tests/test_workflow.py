@@ -61,7 +61,11 @@ def test_dry_run(config, tmp_path, stand_in_local_data):
         assert ("make_table" in proc.stdout + proc.stderr) == ("make_table" in out)
 
 
-@pytest.mark.parametrize("config", CONFIGS[1:], ids=config_id)
+# lint reads the rules, which every config shares; one config per track (text, image-caption, analyses) is enough
+LINTED = [c for c in CONFIGS[1:] if c.name in ("rga-table2.yaml", "tbar-table2.yaml", "tbar-analyses.yaml")]
+
+
+@pytest.mark.parametrize("config", LINTED, ids=config_id)
 def test_paper_config_lint_is_clean(config, tmp_path, stand_in_local_data):
     stand_in_local_data(config, tmp_path)
     proc = snakemake("--lint", "--configfile", str(config), cwd=tmp_path, check=False)
@@ -127,7 +131,7 @@ def test_a_plugin_model_kind_runs_a_study_and_dropped_weights_are_deleted(tmp_pa
     cfg = yaml.safe_load(MICRO.read_text())
     cfg["plugins"] = ["toy_model_kind.py"]
     cfg["intermediate_weights"] = "drop"
-    digits = {**cfg["datasets"]["digits"], "model_kind": "pixel_mlp", "attacks": ["blended"]}
+    digits = {**cfg["datasets"]["digits"], "model_kind": "pixel_mlp", "attacks": ["blended"], "analyses": {}}
     digits["unlearn"] = {"methods": ["ga", "tbar"], "lr": 1.0e-3, "batch_size": 16, "forget_set": "truth"}
     cfg["datasets"] = {"digits": digits}
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
@@ -167,14 +171,16 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     root = tmp_path / "results" / "micro"
     table = pd.read_csv(root / "tables" / "tbar.csv")
     assert list(table.columns) == ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
-                                   "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
-    assert list(table["attack"]) == ["blended", "wanet"]  # the TBAR table holds the image datasets only
+                                   "alpha_lo", "alpha_hi", "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
+    assert (table["alpha_lo"] <= table["alpha"]).all() and (table["alpha"] <= table["alpha_hi"]).all()
+    # the TBAR table holds the image datasets only
+    assert table[["dataset", "attack"]].values.tolist() == [["digits", "blended"], ["digits", "wanet"], ["glyphs", "blended"]]
     assert table[["ca_backdoored", "asr_backdoored", "ca_tbar", "asr_tbar"]].apply(lambda c: c.between(0, 100)).all().all()
     assert set(table["alpha"]) <= {0.0, 0.5, 1.0}
     for ext in ("md", "tex"):
         assert "Blended" in (root / "tables" / f"tbar.{ext}").read_text()
     per_seed = pd.read_csv(root / "tables" / "tbar_per_seed.csv")
-    assert per_seed["seed"].tolist() == [0, 0]
+    assert per_seed["seed"].tolist() == [0, 0, 0]
     search = pd.read_csv(root / "seed0" / "tbar" / "digits" / "wanet" / "alpha_search.csv")
     assert list(search["alpha"]) == [0.0, 0.5, 1.0]
 
@@ -243,8 +249,9 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     weights = list(root.rglob("*.safetensors"))
     # pretrained, head, 3 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 15 unlearned;
     # the image-caption track's 6 whole CLIPs (backdoored, RoCLIP, GA, TBAR, GA+DECREE, TBAR+DECREE), its
-    # trigger vector and DECREE's trigger
-    assert len(weights) == 1 + 1 + 3 + 2 + 2 + 3 * 5 + 6 + 2
+    # trigger vector and DECREE's trigger; the analyses' glyph dataset (head, backdoored, trigger vector, ReTrain
+    # oracle) and the merged encoder with its trigger vector
+    assert len(weights) == 1 + 1 + 3 + 2 + 2 + 3 * 5 + 6 + 2 + 4 + 2
     assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -273,17 +280,18 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
                            "--snakefile", str(REPO / "Snakefile")], cwd=micro_run, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (micro_run / "results" / "micro" / "report.html").read_text()
-    for table in ("tbar", "unlearn", "cube", "tbar_caption"):
+    for table in ("tbar", "unlearn", "cube", "tbar_caption", "tbar_transfer", "tbar_merging"):
         path = f"results/micro/tables/{table}.csv"
         m = re.search(re.escape(f'"{path}"') + r'.*?"data_uri": "data:text/csv;charset=utf8;filename=[^;]+;base64,([^"]+)"', html)
         assert m, table
         assert base64.b64decode(m.group(1)) == (micro_run / path).read_bytes(), table
     for caption in ("TBAR paper, Table 1", "TBAR paper, Table 2 layout (image-caption", "RGA paper, Table 2", "RGA paper, Table 7", "Clean accuracy against attack success",
                     "RGA paper, Fig. 4", "Backdoor fine-tuning: training cross-entropy", "alpha search", "CUBE on",
-                    "inverted trigger", "Figs. 11 and 12"):
+                    "inverted trigger", "Figs. 11 and 12", "Weight disentanglement", "forget-set mixtures",
+                    "TBAR Table 4", "TBAR Table 5"):
         assert caption in html, caption
     for plot in ("tbar_ca_vs_asr.png", "unlearn_ca_vs_asr.png", "finetune_loss.png", "poison_loss.png", "alpha_search.png",
-                 "scatter.png", "examples.png", "trigger.png", "unlearning_paths.png"):
+                 "scatter.png", "examples.png", "trigger.png", "unlearning_paths.png", "disentanglement.png", "mixtures.png"):
         assert plot in html, plot
 
 
@@ -291,14 +299,25 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
 # exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
 # (MiniLM, badnets) the true poisoned rows; each runs all five methods. scenes (the image-caption
 # track, badnet) searches TBAR's alpha on the same top-level grid, for the final vector and each epoch's (Fig. 11).
-_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 3, "make_unlearning_table": 1,
+# digits' blended model also feeds the analyses (tests/micro_config.yaml): its disentanglement grid, forget-set
+# variants, the glyph dataset's transferred vector and the merged encoder's TBAR
+_FROM_SEARCH = {"measure_disentanglement": 1, "search_transfer_alpha": 1, "evaluate_transfer": 1, "make_transfer_table": 1,
+                "search_merged_alpha": 1, "evaluate_merged": 1, "make_merging_table": 1}
+_TBAR_SEARCH = {"search_alpha": 3, "evaluate": 3, "make_table": 1, "unlearn": 3, "make_unlearning_table": 1,
                 "plot_tradeoff": 2, "estimate_clip_trigger_vector": 1, "search_clip_alpha": 1, "evaluate_zeroshot": 1,
-                "make_caption_table": 1, "plot_caption_unlearning": 1}
+                "make_caption_table": 1, "plot_caption_unlearning": 1, **_FROM_SEARCH}
 _DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                          "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
-                         "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2}
+                         "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2,
+                         "merge_models": 1, "estimate_merged_trigger_vector": 1, "sweep_forget_variant": 1,
+                         "plot_forget_variants": 1, **_FROM_SEARCH}
+# the glyph dataset's backdoor, vector, search and ReTrain oracle (the merging partner)
+_GLYPHS_FROM_RECIPE = {"finetune_backdoor": 3, "estimate_trigger_vector": 3, "search_alpha": 3, "evaluate": 3,
+                       "plot_finetune_loss": 2, "retrain_oracle": 2}
 KNOBS = {
-    "alpha_search.max_asr": (lambda c: c["alpha_search"].update(max_asr=5.0), _TBAR_SEARCH),
+    # the forget-set variants read max_asr, not the grid (theirs is the analysis' own)
+    "alpha_search.max_asr": (lambda c: c["alpha_search"].update(max_asr=5.0),
+                             {**_TBAR_SEARCH, "sweep_forget_variant": 1, "plot_forget_variants": 1}),
     "alpha_search.grid": (lambda c: c["alpha_search"].update(grid=[0.0, 0.75]), _TBAR_SEARCH),
     # the last snapshot must equal the epochs, so both move (GA / NPO / RGA read both)
     "unlearn.epochs": (lambda c: c["unlearn"].update(epochs=3, snapshots=[1, 3]),
@@ -310,7 +329,7 @@ KNOBS = {
                          {"detect_cube": 3, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1,
                           "plot_tradeoff": 1}),
     # the recipe also trains ReTrain's oracle, once per dataset; the poison rate does not reach it
-    "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {"retrain_oracle": 1, **_DIGITS_FROM_BACKDOOR}),
+    "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {**_DIGITS_FROM_BACKDOOR, **_GLYPHS_FROM_RECIPE}),
     "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
                     {"poison_images": 2, **_DIGITS_FROM_BACKDOOR}),
     # the caption track: one defense's recipe reruns that defense only; the window reruns GA/TBAR+DECREE, the
@@ -414,3 +433,28 @@ def test_tables_and_plots_are_localrules_and_gpu_rules_are_not():
     # fetch_data too: compute nodes often have no network
     assert local_rules() == {r for r in rules if r.startswith(("make_", "plot_"))} | {"fetch_data"}
     assert not local_rules() & gpu_rules()
+
+
+def test_tbar_analyses_run_on_the_micro_study(micro_run):
+    """Every analysis rule of the micro study: the disentanglement grid, the forget-set variants and their plots, the
+    transfer and merging tables (their plots and tables in the HTML report: the report test)."""
+    root = micro_run / "results" / "micro"
+    seed = root / "seed0"
+    xi = pd.read_csv(seed / "tbar" / "digits" / "blended" / "disentanglement.csv")
+    assert len(xi) == 4 and xi["xi"].between(0, 2).all()
+    assert (xi["xi"] == xi["err_clean"] + xi["err_triggered"]).all()
+    # (0, 0): both sides are theta_pre itself, no disagreement
+    assert xi.loc[(xi["alpha_c"] == 0) & (xi["alpha_t"] == 0), "xi"].item() == 0
+    assert not (seed / "tbar" / "digits" / "wanet" / "disentanglement.csv").exists()  # narrowed to blended
+    mix = pd.read_csv(seed / "tbar_forget" / "digits" / "blended" / "mixtures.csv")
+    assert set(mix["triggered_fraction"]) == {0.5} and mix["alpha"].tolist() == [0.0, 1.0]
+    half = json.loads((seed / "tbar_forget" / "digits" / "blended" / "mix0.5" / "metrics.json").read_text())
+    assert half["triggered"] + half["clean"] == half["rows"] and abs(half["triggered"] - half["clean"]) <= 1
+    transfer = pd.read_csv(root / "tables" / "tbar_transfer.csv")
+    assert transfer[["dataset", "vector_from", "same_target"]].values.tolist() == [["glyphs", "digits", False]]
+    merging = pd.read_csv(root / "tables" / "tbar_merging.csv")
+    assert merging[["merger", "dataset", "attack"]].values.tolist() == [["ties", "digits", "blended"]]
+    assert merging[["ca_zeroshot", "asr_zeroshot", "ca_merged", "ca_tbar"]].apply(lambda c: c.between(0, 100)).all().all()
+    for table in ("tbar_transfer", "tbar_merging"):
+        assert "Blended" in (root / "tables" / f"{table}.md").read_text()
+        assert r"\toprule" in (root / "tables" / f"{table}.tex").read_text()

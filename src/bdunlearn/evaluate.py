@@ -37,8 +37,12 @@ def main(argv=None) -> None:
     bs = prm["eval_batch_size"]
     model = load_adapter(model_spec(args))
     clean, triggered = model.load_split(args.test), model.load_split(args.test_triggered)
-    alpha = float(read_json(args.alpha)["alpha"])
+    chosen = read_json(args.alpha)
+    alpha, band = float(chosen["alpha"]), chosen.get("sensitivity", {})
     out = {"dataset": prm["dataset"], "attack": prm["attack"], "seed": prm["seed"], "alpha": alpha,
+           "alpha_lo": band.get("alpha_lo"), "alpha_hi": band.get("alpha_hi"),
+           # False when no alpha met the search's val ASR bound (the rule then took the lowest-ASR alpha)
+           "alpha_met_bound": bool(chosen["val_asr"] <= chosen.get("max_asr", 100.0)),
            "n_test": int(len(clean[1])), "n_test_triggered": int(len(triggered[1]))}
     bd = load_weights(args.backdoored)
     for name, state in (("zeroshot", None), ("backdoored", bd), ("tbar", negate(bd, load_weights(args.tau), alpha))):

@@ -28,6 +28,8 @@ from bdunlearn import attacks as attack_registry, methods as method_registry, mo
 from bdunlearn.data import fetch  # noqa: E402
 from bdunlearn.methods import clip_defenses  # noqa: E402
 from bdunlearn.methods.decree import WINDOW_KEYS as DECREE_WINDOW_KEYS, DecreeConfig  # noqa: E402
+from bdunlearn.analysis.forget_sets import mixture_name, size_name  # noqa: E402
+from bdunlearn.models.merging import MERGERS  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -108,14 +110,18 @@ def base_params(w, *extra):
 
 
 # the dataset keys that prepare_images / prepare_text read (the splits and class names, nothing downstream)
-_DATA_KEYS = {"name", "source", "hf", "tsv", "synthetic", "splits", "classnames", "templates", "target"}
+_DATA_KEYS = {"name", "source", "hf", "tsv", "synthetic", "glyphs", "splits", "classnames", "templates", "target"}
 
 
 def dataset_params(w):
-    ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS}
+    ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS and (k != "glyphs" or source_of(w) == "glyphs")}
     if not is_text(w):
         ds["resolution"] = MODEL_KINDS[w.dataset].resolution(CFG, VIEWS[w.dataset])
     return {**base_params(w), **ds}
+
+
+def source_of(w):
+    return VIEWS[w.dataset]["source"]
 
 
 def job_params(w, *extra, **keys):
@@ -437,8 +443,9 @@ def clip_unlearn_params(w):
 def clip_tau_params(w):
     """The trigger vector's params; with the epoch curve (Fig. 11) also the alpha search that scores each epoch."""
     prm = clip_unlearn_params(w)
-    if VIEWS[w.dataset]["tbar_epoch_curve"]:
-        prm.update(epoch_curve=True, alpha_search=VIEWS[w.dataset]["alpha_search"], eval_batch_size=CFG["eval_batch_size"])
+    if VIEWS[w.dataset]["tbar_epoch_curve"]:  # each epoch's alpha: the dense grid and the rule (epoch_scorer)
+        search = {k: VIEWS[w.dataset]["alpha_search"][k] for k in ("grid", "rule", "max_asr")}
+        prm.update(epoch_curve=True, alpha_search=search, eval_batch_size=CFG["eval_batch_size"])
     return prm
 
 
@@ -459,3 +466,78 @@ def caption_unlearning_paths(w):
 def caption_metrics(wildcards=None):
     return [f"{R}/seed{s}/eval_caption/{d}/{a}/{m}/metrics.json" for s in SEEDS for d, a in CAPTION_PAIRS
             for m in caption_rows(d)]
+
+
+# TBAR's analyses on the image track (workflow/rules/analyses.smk): which run, and their jobs' params.
+
+
+def analysis(dataset, which):
+    return VIEWS[dataset].get("analyses", {}).get(which)
+
+
+def analysis_attacks(dataset, which):
+    """The dataset's attacks an analysis runs on (its ``attacks`` key narrows them), none when it is off."""
+    spec = analysis(dataset, which)
+    if spec is None or dataset not in IMAGE_DATASETS:
+        return []
+    sub = spec.get("attacks") if isinstance(spec, dict) else None
+    return [a for a in VIEWS[dataset]["attacks"] if sub is None or a in sub]
+
+
+def analysis_pairs(which):
+    return [(d, a) for d in IMAGE_DATASETS for a in analysis_attacks(d, which)]
+
+
+def forget_variants(dataset, attack, kind):
+    """The variant names of one (dataset, attack): ``mix<f>`` (kind mixtures) or ``size<n>`` (kind sizes)."""
+    if kind == "mixtures":
+        on = attack in analysis_attacks(dataset, "forget_mixtures")
+        return [mixture_name(f) for f in analysis(dataset, "forget_mixtures")["fractions"]] if on else []
+    on = attack in analysis_attacks(dataset, "forget_sizes")
+    return [size_name(n) for n in analysis(dataset, "forget_sizes")["sizes"]] if on else []
+
+
+def forget_variant_params(w):
+    ds, kind = VIEWS[w.dataset], "mixtures" if w.variant.startswith("mix") else "sizes"
+    spec = analysis(w.dataset, f"forget_{kind}")
+    recipe = dict(ds["trigger_vector"])
+    extra = {}
+    if kind == "sizes":
+        recipe["epochs"] = spec["epochs"]
+    elif spec.get("size"):
+        extra["size"] = spec["size"]
+    search = {**{k: v for k, v in ds["alpha_search"].items() if k != "patience"}, "strategy": "grid",
+              **({"grid": spec["grid"]} if "grid" in spec else {})}
+    return job_params(w, "device", "eval_batch_size", variant=w.variant, trigger_vector=recipe, alpha_search=search, **extra)
+
+
+def disentanglement_params(w):
+    spec = analysis(w.dataset, "disentanglement")
+    return job_params(w, "device", "eval_batch_size", disentanglement={k: spec[k] for k in ("grid", "max_asr")})
+
+
+def transfer_vector(w):
+    return f"{R}/seed{w.seed}/tbar/{analysis(w.dataset, 'transfer_from')}/{w.attack}/trigger_vector.safetensors"
+
+
+def merge_params(w):
+    spec = analysis(w.dataset, "merging")
+    return job_params(w, merger=w.merger, options=spec[w.merger], **{"with": spec["with"]})
+
+
+def merge_pairs():
+    return [(d, a, m) for d, a in analysis_pairs("merging") for m in analysis(d, "merging")["methods"]]
+
+
+def analysis_outputs():
+    """The analyses' plots and tables (rule all)."""
+    out = []
+    for s in SEEDS:
+        out += [f"{R}/seed{s}/tbar/{d}/{a}/disentanglement.png" for d, a in analysis_pairs("disentanglement")]
+        for kind in ("mixtures", "sizes"):
+            out += [f"{R}/seed{s}/tbar_forget/{d}/{a}/{kind}.png" for d, a in analysis_pairs(f"forget_{kind}")]
+    if analysis_pairs("transfer_from"):
+        out += expand(f"{R}/tables/tbar_transfer.{{ext}}", ext=["csv", "md", "tex"])
+    if merge_pairs():
+        out += expand(f"{R}/tables/tbar_merging.{{ext}}", ext=["csv", "md", "tex"])
+    return out

@@ -35,6 +35,8 @@ CIFAR_TEMPLATES = [
 ]
 
 DIGIT_TEMPLATES = ["a photo of the digit {}.", "a handwritten {}.", "the number {}."]
+# the glyph dataset's zero-shot prompts: like the handwritten digits', never the pretraining captions themselves
+GLYPH_TEMPLATES = ["a photo of the character {}.", "a printed character {}.", "the symbol {}."]
 
 
 def class_names(preset_or_list) -> list[str] | None:
@@ -45,6 +47,8 @@ def class_names(preset_or_list) -> list[str] | None:
         return None
     if preset_or_list == "digits":
         return list(DIGITS)
+    if preset_or_list == "glyphs":  # the printed-glyph classes: the ten digit words, then the 26 letters
+        return list(DIGITS) + [chr(c) for c in range(ord("a"), ord("z") + 1)]
     if preset_or_list == "cifar10":
         return list(CIFAR10)
     if preset_or_list == "cifar100":
@@ -80,6 +84,8 @@ def templates(preset_or_list) -> list[str]:
         return list(CIFAR_TEMPLATES)
     if preset_or_list == "digits":
         return list(DIGIT_TEMPLATES)
+    if preset_or_list == "glyphs":
+        return list(GLYPH_TEMPLATES)
     if preset_or_list in ("openai_imagenet", "simple_imagenet"):
         meta = open_clip_metadata()
         fns = meta.OPENAI_IMAGENET_TEMPLATES if preset_or_list == "openai_imagenet" else meta.SIMPLE_IMAGENET_TEMPLATES

@@ -61,6 +61,15 @@ def prepare(params: dict) -> tuple[dict[str, pd.DataFrame], dict]:
         idx = split_indices(len(labels), sizes, seed, with_test=True)
         for split in SPLITS:
             frames[split] = to_frame(images[idx[split]], labels[idx[split]], idx[split])
+    elif params["source"] == "glyphs":  # rendered with a seed of the dataset's own, never the pretraining corpus's
+        from bdunlearn.data.glyphs import CLASSNAMES, make_glyphs
+
+        g = params["glyphs"]
+        n_classes = len(CLASSNAMES) if g["classes"] == "all" else 10
+        images, labels = make_glyphs(int(g["n"]), res, derive_seed(params["seed"], "glyph-dataset", params["name"]), n_classes)
+        idx = split_indices(len(labels), sizes, seed, with_test=True)
+        for split in SPLITS:
+            frames[split] = to_frame(images[idx[split]], labels[idx[split]], idx[split])
     elif params["source"] == "hf":
         spec = params["hf"]
         n_pool = image_sources.hf_split_size(spec, spec["train_split"])

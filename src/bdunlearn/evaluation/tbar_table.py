@@ -9,11 +9,13 @@ import pandas as pd
 from bdunlearn import attacks
 from bdunlearn.evaluation.metrics import removal, retention
 
-COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha",
+# alpha_lo / alpha_hi: the grid interval around alpha whose val CA stays within alpha_search.sensitivity_band points
+# of the chosen alpha's (bdunlearn.methods.alpha_strategies.sensitivity); in the CSV, not in the paper's layout
+COLUMNS = ["dataset", "attack", "ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "alpha_lo", "alpha_hi",
            "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
 
 
-AVERAGED = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "ca_tbar", "asr_tbar"]
+AVERAGED = ["ca_zeroshot", "ca_backdoored", "asr_backdoored", "alpha", "alpha_lo", "alpha_hi", "ca_tbar", "asr_tbar"]
 
 
 def build_table(metrics: list[dict]) -> pd.DataFrame:
@@ -23,6 +25,7 @@ def build_table(metrics: list[dict]) -> pd.DataFrame:
         rows.append({
             "dataset": m["dataset"], "attack": m["attack"], "seed": m.get("seed", 0), "ca_zeroshot": m["ca_zeroshot"],
             "ca_backdoored": m["ca_backdoored"], "asr_backdoored": m["asr_backdoored"], "alpha": m["alpha"],
+            **{k: float("nan") if m.get(k) is None else m[k] for k in ("alpha_lo", "alpha_hi")},
             "ca_tbar": m["ca_tbar"], "asr_tbar": m["asr_tbar"],
             "ca_retention": retention(m["ca_tbar"], m["ca_backdoored"]),
             "asr_removal": removal(m["asr_tbar"], m["asr_backdoored"]),

@@ -116,13 +116,33 @@ def plot(df: pd.DataFrame, chosen: dict, title: str):
 
 
 def run_search(ev: AlphaEvaluator, search: dict, out: Path, title: str) -> dict:
-    """Evaluate every alpha of the grid, choose one, write ``alpha_search.{csv,png}`` and ``alpha.json``."""
-    rows = []
-    for a in progress(search["grid"], desc="search_alpha", unit="alpha"):
-        rows.append(ev(a))
-        log.info("alpha %.3f: val CA %.2f val ASR %.2f (%.2fs)", a, rows[-1]["val_ca"], rows[-1]["val_asr"], rows[-1]["seconds"])
-    chosen = {**choose_alpha(rows, search["rule"], search["max_asr"]), "rule": search["rule"], "max_asr": search["max_asr"]}
-    df = pd.DataFrame(rows)
+    """Walk the grid by ``search['strategy']`` (:mod:`bdunlearn.methods.alpha_strategies`), choose one alpha, add
+    the CA sensitivity interval, and write ``alpha_search.{csv,png}`` (the evaluated points) and ``alpha.json``."""
+    from bdunlearn.methods.alpha_strategies import CachedGrid, adaptive_choice, check_grid, sensitivity
+
+    strategy = search.get("strategy", "grid")
+    check_grid(search["grid"], strategy)
+    bar = progress(total=len(search["grid"]), desc=f"search_alpha ({strategy})", unit="alpha")
+
+    def logged(row):
+        bar.update(1)
+        log.info("alpha %.3f: val CA %.2f val ASR %.2f (%.2fs)", row["alpha"], row["val_ca"], row["val_asr"], row["seconds"])
+
+    points = CachedGrid(search["grid"], ev, logged)
+    best, reason = (None, "") if strategy == "grid" else adaptive_choice(points, search["rule"], search["max_asr"],
+                                                                       search.get("patience", 1))
+    if best is None:  # the dense grid, or the adaptive search's fallback
+        for i in range(len(points)):
+            points(i)
+        picked = choose_alpha(points.rows, search["rule"], search["max_asr"])
+        best = points.grid.index(picked["alpha"])
+        reason = f"{reason}; {picked['reason']}" if reason else picked["reason"]
+    bound = search["max_asr"] if search["rule"] == "max_ca_under_asr" else points(best)["val_asr"]
+    sens = sensitivity(points, best, search.get("sensitivity_band", 1.0), bound)
+    bar.close()
+    chosen = {**points(best), "reason": reason, "rule": search["rule"], "max_asr": search["max_asr"],
+              "strategy": strategy, "evaluations": len(points.rows), "grid_size": len(points), "sensitivity": sens}
+    df = pd.DataFrame(points.rows).sort_values("alpha", kind="stable")
     write_csv(df, out / "alpha_search.csv")
     write_json(chosen, out / "alpha.json")
     save_figure(plot(df, chosen, f"{title}: TBAR alpha search"), out / "alpha_search.png")

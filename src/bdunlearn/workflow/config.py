@@ -53,7 +53,7 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-SOURCES = {"image": ("digits", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf")}
+SOURCES = {"image": ("digits", "glyphs", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf")}
 # the attacks a dataset of each modality takes (a caption dataset triggers its images)
 ATTACK_MODALITY = {"image": "image", "text": "text", "caption": "image"}
 # keys of the classification track that a caption dataset does not read
@@ -164,6 +164,13 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
                 problems.append(f"config key '{key}.attacks': {a!r} is learnt from image-caption pairs; it runs on "
                                 "caption datasets only (modality: caption)")
         problems.extend(_check_attack_data(cfg, name, [a for a in atts if a in allowed], base_dir))
+        search = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+        grid = search["grid"]
+        if search["strategy"] == "adaptive" and any(b <= a for a, b in zip(grid, grid[1:])):
+            problems.append(f"config key '{key}.alpha_search.grid': strategy 'adaptive' bisects the grid, so its "
+                            f"alphas must strictly increase; got {grid}")
+        if modality != "image" and ds.get("analyses"):
+            problems.append(f"config key '{key}.analyses': TBAR's analyses run on image datasets (the classification track)")
         if modality == "caption":
             problems.extend(_check_caption_dataset(name, ds, cfg["pretrain"]["source"], base_dir))
             continue
@@ -178,6 +185,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         if "text_model" in ds:
             problems.append(f"config key '{key}.text_model': image datasets use the top-level 'model'")
         problems.extend(_check_transfer(cfg, name, ds, atts))
+        problems.extend(_check_analyses(cfg, name, ds, atts))
         if ds["source"] == "hf":
             if "hf" not in ds:
                 problems.append(f"config key '{key}.hf': required for source 'hf' (path, splits, image/label columns)")
@@ -190,7 +198,16 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
             fixed = sp["val"] + sp["forget"] + (sp["test"] or DIGITS_DEFAULT_TEST) + (sp["train"] or 0)
             if fixed > DIGITS_POOL_SIZE:
                 problems.append(f"config key '{key}.splits': train+val+test+forget = {fixed} exceeds the {DIGITS_POOL_SIZE} digits images")
-        preset = ds.get("classnames", "digits" if ds["source"] == "digits" else "features")
+        elif ds["source"] == "glyphs":
+            sp, n = ds["splits"], ds["glyphs"]["n"]
+            held = sp["val"] + sp["forget"] + (sp["test"] or 0)
+            if not sp["test"]:
+                problems.append(f"config key '{key}.splits.test': source glyphs draws its test split from the pool; give a size")
+            elif held + (sp["train"] or 1) > n:
+                problems.append(f"config key '{key}.splits': train+val+test+forget = {held + (sp['train'] or 0)} "
+                                f"{'exceeds' if sp['train'] else 'leaves nothing of'} the {n} glyphs ({key}.glyphs.n)"
+                                f"{'' if sp['train'] else ' for training'}")
+        preset = ds.get("classnames", default_classnames(ds))
         if preset == "features" and ds["source"] != "hf":
             problems.append(f"config key '{key}.classnames': 'features' needs source 'hf'")
             continue
@@ -204,12 +221,13 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
-def _check_transfer(cfg: dict, name: str, ds: dict, atts: list) -> list[str]:
-    """trigger_vector_from must name another image dataset that is backdoored with every attack of this one."""
-    src = ds.get("trigger_vector_from")
+def _check_transfer(cfg: dict, name: str, ds: dict, atts: list, field: str = "trigger_vector_from") -> list[str]:
+    """trigger_vector_from (analyses.transfer_from) must name another image dataset that is backdoored with every
+    attack of this one."""
+    src = ds.get(field)
     if src is None:
         return []
-    key = f"config key 'datasets.{name}.trigger_vector_from'"
+    key = f"config key 'datasets.{name}.{field}'"
     if src == name or src not in image_datasets(cfg):
         others = [d for d in image_datasets(cfg) if d != name]
         return [f"{key}: {src!r} is not another image dataset of this config; allowed: {', '.join(others) or 'none'}"]
@@ -219,6 +237,38 @@ def _check_transfer(cfg: dict, name: str, ds: dict, atts: list) -> list[str]:
     if missing:
         return [f"{key}: {src!r} is not backdoored with {', '.join(missing)}; its attacks: {', '.join(dataset_attacks(cfg, src))}"]
     return []
+
+
+def _check_analyses(cfg: dict, name: str, ds: dict, atts: list) -> list[str]:
+    """TBAR's analyses (datasets.<name>.analyses): attack subsets of the dataset's, sizes its forget split holds,
+    merging partners that are other image datasets of the config."""
+    an, key, problems = ds.get("analyses", {}), f"config key 'datasets.{name}.analyses", []
+    for which, spec in an.items():
+        if isinstance(spec, dict) and "attacks" in spec:
+            extra = [a for a in spec["attacks"] if a not in atts]
+            if extra:
+                problems.append(f"{key}.{which}.attacks': {', '.join(extra)} not among the dataset's attacks ({', '.join(atts)})")
+    sizes = an.get("forget_sizes", {}).get("sizes", [])
+    if sizes and max(sizes) > ds["splits"]["forget"]:
+        problems.append(f"{key}.forget_sizes.sizes': {max(sizes)} exceeds splits.forget = {ds['splits']['forget']} "
+                        "(the triggered forget set holds its non-target rows)")
+    mix = an.get("forget_mixtures", {})
+    if mix.get("size") and mix["size"] > ds["splits"]["forget"]:
+        problems.append(f"{key}.forget_mixtures.size': {mix['size']} exceeds splits.forget = {ds['splits']['forget']}")
+    if "disentanglement" in an and {**cfg["alpha_search"], **ds.get("alpha_search", {})}["strategy"] == "adaptive":
+        problems.append(f"{key}.disentanglement': alpha* is read from the dense alpha search; with alpha_search.strategy "
+                        "'adaptive' its CSV holds only the evaluated alphas (set strategy: grid for this dataset)")
+    if "transfer_from" in an and "trigger_vector_from" in ds:
+        problems.append(f"{key}.transfer_from': this dataset's own TBAR already uses trigger_vector_from's vector; "
+                        "set one of the two")
+    if "transfer_from" in an:
+        problems.extend(_check_transfer(cfg, name, an, atts, "transfer_from"))
+        problems = [p.replace(f"datasets.{name}.transfer_from", f"datasets.{name}.analyses.transfer_from") for p in problems]
+    others = [d for d in image_datasets(cfg) if d != name]
+    for d in an.get("merging", {}).get("with", []):
+        if d not in others:
+            problems.append(f"{key}.merging.with': {d!r} is not another image dataset of this config; allowed: {', '.join(others) or 'none'}")
+    return problems
 
 
 def _check_attack_data(cfg: dict, name: str, atts: list, base_dir: Path) -> list[str]:
@@ -352,6 +402,13 @@ def load_file(path, schema_path=None) -> dict:
     return load_and_check(yaml.safe_load(p.read_text()) or {}, schema_path, base_dir=p.parent)
 
 
+def default_classnames(ds: dict) -> str:
+    """The classnames preset an image dataset's source implies when it names none (glyphs: by its classes)."""
+    if ds["source"] == "glyphs":
+        return "glyphs" if ds.get("glyphs", {}).get("classes", "all") == "all" else "digits"
+    return {"digits": "digits"}.get(ds["source"], "features")
+
+
 def dataset_view(cfg: dict, name: str) -> dict:
     """Everything the jobs of one dataset need, with the finetune / attack / unlearn overrides merged."""
     ds = copy.deepcopy(cfg["datasets"][name])
@@ -361,6 +418,8 @@ def dataset_view(cfg: dict, name: str) -> dict:
     ds["attack_params"] = attack_params_view(cfg, name)
     ds["unlearn"] = unlearn_view(cfg, name)
     ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+    if ds["alpha_search"]["strategy"] == "grid":  # patience is the adaptive search's: the dense grid's jobs never read it
+        ds["alpha_search"].pop("patience", None)
     ds["cube"] = {**cfg["cube"], **ds.get("cube", {})}
     if ds["modality"] == "caption":
         hub = ds["source"] == "hf"
@@ -375,8 +434,8 @@ def dataset_view(cfg: dict, name: str) -> dict:
         ds["finetune"] = ft
         ds["trigger_vector"] = {**ft, **ds.get("trigger_vector", {})}
         return ds
-    ds.setdefault("classnames", "digits" if ds["source"] == "digits" else "features")
-    ds.setdefault("templates", "digits" if ds["source"] == "digits" else "openai_imagenet")
+    ds.setdefault("classnames", default_classnames(ds))
+    ds.setdefault("templates", {"digits": "digits", "glyphs": "glyphs"}.get(ds["source"], "openai_imagenet"))
     ft = {**cfg["finetune"], **ds.pop("finetune", {})}
     ds["finetune"] = ft
     ds["trigger_vector"] = {**ft, **cfg.get("trigger_vector", {}), **ds.get("trigger_vector", {})}
