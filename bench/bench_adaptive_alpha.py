@@ -29,7 +29,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from bdunlearn.methods.alpha_strategies import CachedGrid, adaptive_choice, sensitivity  # noqa: E402
+from bdunlearn.methods.alpha_strategies import CachedGrid, walk  # noqa: E402
 from bdunlearn.methods.tbar_core import choose_alpha  # noqa: E402
 
 
@@ -47,12 +47,8 @@ def replay(csv: Path, rule: str, max_asr: float, patience: int, band: float) -> 
     by_alpha = {r["alpha"]: r for r in dense}
     chosen = choose_alpha(dense, rule, max_asr)
     points = CachedGrid(grid, lambda a: by_alpha[a])
-    best, _ = adaptive_choice(points, rule, max_asr, patience)
-    if best is None:
-        for i in range(len(points)):
-            points(i)
-        best = grid.index(choose_alpha(points.rows, rule, max_asr)["alpha"])
-    sens = sensitivity(points, best, band, max_asr if rule == "max_ca_under_asr" else points(best)["val_asr"])
+    best, _, sens = walk(points, {"grid": grid, "rule": rule, "max_asr": max_asr, "strategy": "adaptive",
+                                  "patience": patience, "sensitivity_band": band})
     i_grid = grid.index(chosen["alpha"])
     return {"grid_points": len(grid), "grid_alpha": chosen["alpha"], "grid_val_ca": chosen["val_ca"],
             "adaptive_alpha": grid[best], "adaptive_val_ca": points(best)["val_ca"], "steps_apart": abs(best - i_grid),
@@ -82,8 +78,7 @@ def live(study: Path, config: Path, dataset: str, attack: str, csv: Path, search
                         cfg["eval_batch_size"])
     dense = {r["alpha"]: r for r in pd.read_csv(csv).to_dict("records")}
     points = CachedGrid(search["grid"], ev)
-    best, _ = adaptive_choice(points, search["rule"], search["max_asr"], search.get("patience", 1))
-    sensitivity(points, best, search.get("sensitivity_band", 1.0), search["max_asr"])
+    walk(points, {**search, "strategy": "adaptive"})
     diff = max(max(abs(r["val_ca"] - dense[r["alpha"]]["val_ca"]), abs(r["val_asr"] - dense[r["alpha"]]["val_asr"]))
                for r in points.rows)
     return len(points.rows), diff

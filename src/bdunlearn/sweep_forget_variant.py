@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bdunlearn.analysis.forget_sets import build, composition, parse
-from bdunlearn.data.io import load_weights, read_json, read_parquet, write_json
+from bdunlearn.data.io import read_json, read_parquet, write_json
 from bdunlearn.evaluation.metrics import ca_asr
 from bdunlearn.methods.tbar_core import AlphaEvaluator, run_search, trigger_vector
 from bdunlearn.models import load_adapter
@@ -42,7 +42,7 @@ def main(argv=None) -> None:
     rows = build(prm["variant"], read_parquet(args.forget_clean), read_parquet(args.forget_triggered), prm["seed"],
                  prm.get("size"))
     model = load_adapter(model_spec(args), args.backdoored, device)
-    theta_bd = load_weights(args.backdoored)
+    theta_bd = {k: v.detach().clone() for k, v in model.editable_state().items()}
     inputs, labels = model.encode_frame(rows)
     tau, fit = trigger_vector(model, prm, prm["trigger_vector"], inputs, labels, device, tag=f"forget-{prm['variant']}")
     model.load_editable_state(theta_bd)

@@ -114,14 +114,11 @@ _DATA_KEYS = {"name", "source", "hf", "tsv", "synthetic", "glyphs", "splits", "c
 
 
 def dataset_params(w):
-    ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS and (k != "glyphs" or source_of(w) == "glyphs")}
+    ds = {k: v for k, v in VIEWS[w.dataset].items() if k in _DATA_KEYS
+          and (k != "glyphs" or VIEWS[w.dataset]["source"] == "glyphs")}
     if not is_text(w):
         ds["resolution"] = MODEL_KINDS[w.dataset].resolution(CFG, VIEWS[w.dataset])
     return {**base_params(w), **ds}
-
-
-def source_of(w):
-    return VIEWS[w.dataset]["source"]
 
 
 def job_params(w, *extra, **keys):

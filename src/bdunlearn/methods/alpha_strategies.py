@@ -136,3 +136,22 @@ def sensitivity(points: CachedGrid, chosen: int, band: float, max_asr: float = 1
     return {"band_ca_points": band, "alpha_lo": points.grid[lo], "alpha_hi": points.grid[hi],
             "val_asr_at_lo": points(lo)["val_asr"], "val_asr_at_hi": points(hi)["val_asr"],
             "width": points.grid[hi] - points.grid[lo]}
+
+
+def walk(points: CachedGrid, search: dict) -> tuple[int, str, dict]:
+    """The whole search over ``points`` by ``search`` (strategy, rule, max_asr, patience, sensitivity_band):
+    ``(chosen index, reason, sensitivity)``. The dense grid, and the adaptive search's fallback, evaluate every
+    point and take :func:`bdunlearn.methods.tbar_core.choose_alpha`'s pick."""
+    from bdunlearn.methods.tbar_core import choose_alpha
+
+    rule, max_asr = search["rule"], search["max_asr"]
+    best, reason = (None, "") if search.get("strategy", "grid") == "grid" else \
+        adaptive_choice(points, rule, max_asr, search.get("patience", 1))
+    if best is None:
+        for i in range(len(points)):
+            points(i)
+        picked = choose_alpha(points.rows, rule, max_asr)
+        best = points.grid.index(picked["alpha"])
+        reason = f"{reason}; {picked['reason']}" if reason else picked["reason"]
+    bound = max_asr if rule == "max_ca_under_asr" else points(best)["val_asr"]
+    return best, reason, sensitivity(points, best, search.get("sensitivity_band", 1.0), bound)

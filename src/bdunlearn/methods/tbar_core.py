@@ -118,7 +118,7 @@ def plot(df: pd.DataFrame, chosen: dict, title: str):
 def run_search(ev: AlphaEvaluator, search: dict, out: Path, title: str) -> dict:
     """Walk the grid by ``search['strategy']`` (:mod:`bdunlearn.methods.alpha_strategies`), choose one alpha, add
     the CA sensitivity interval, and write ``alpha_search.{csv,png}`` (the evaluated points) and ``alpha.json``."""
-    from bdunlearn.methods.alpha_strategies import CachedGrid, adaptive_choice, check_grid, sensitivity
+    from bdunlearn.methods.alpha_strategies import CachedGrid, check_grid, walk
 
     strategy = search.get("strategy", "grid")
     check_grid(search["grid"], strategy)
@@ -129,16 +129,7 @@ def run_search(ev: AlphaEvaluator, search: dict, out: Path, title: str) -> dict:
         log.info("alpha %.3f: val CA %.2f val ASR %.2f (%.2fs)", row["alpha"], row["val_ca"], row["val_asr"], row["seconds"])
 
     points = CachedGrid(search["grid"], ev, logged)
-    best, reason = (None, "") if strategy == "grid" else adaptive_choice(points, search["rule"], search["max_asr"],
-                                                                       search.get("patience", 1))
-    if best is None:  # the dense grid, or the adaptive search's fallback
-        for i in range(len(points)):
-            points(i)
-        picked = choose_alpha(points.rows, search["rule"], search["max_asr"])
-        best = points.grid.index(picked["alpha"])
-        reason = f"{reason}; {picked['reason']}" if reason else picked["reason"]
-    bound = search["max_asr"] if search["rule"] == "max_ca_under_asr" else points(best)["val_asr"]
-    sens = sensitivity(points, best, search.get("sensitivity_band", 1.0), bound)
+    best, reason, sens = walk(points, search)
     bar.close()
     chosen = {**points(best), "reason": reason, "rule": search["rule"], "max_asr": search["max_asr"],
               "strategy": strategy, "evaluations": len(points.rows), "grid_size": len(points), "sensitivity": sens}

@@ -184,7 +184,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
             continue
         if "text_model" in ds:
             problems.append(f"config key '{key}.text_model': image datasets use the top-level 'model'")
-        problems.extend(_check_transfer(cfg, name, ds, atts))
+        problems.extend(_check_transfer(cfg, name, ds.get("trigger_vector_from")))
         problems.extend(_check_analyses(cfg, name, ds, atts))
         if ds["source"] == "hf":
             if "hf" not in ds:
@@ -221,10 +221,9 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
-def _check_transfer(cfg: dict, name: str, ds: dict, atts: list, field: str = "trigger_vector_from") -> list[str]:
+def _check_transfer(cfg: dict, name: str, src: str | None, field: str = "trigger_vector_from") -> list[str]:
     """trigger_vector_from (analyses.transfer_from) must name another image dataset that is backdoored with every
     attack of this one."""
-    src = ds.get(field)
     if src is None:
         return []
     key = f"config key 'datasets.{name}.{field}'"
@@ -233,6 +232,7 @@ def _check_transfer(cfg: dict, name: str, ds: dict, atts: list, field: str = "tr
         return [f"{key}: {src!r} is not another image dataset of this config; allowed: {', '.join(others) or 'none'}"]
     if "trigger_vector_from" in cfg["datasets"][src]:
         return [f"{key}: {src!r} takes its own trigger vector from another dataset; name the dataset that estimates it"]
+    atts = dataset_attacks(cfg, name)
     missing = [a for a in atts if a not in dataset_attacks(cfg, src)]
     if missing:
         return [f"{key}: {src!r} is not backdoored with {', '.join(missing)}; its attacks: {', '.join(dataset_attacks(cfg, src))}"]
@@ -261,9 +261,7 @@ def _check_analyses(cfg: dict, name: str, ds: dict, atts: list) -> list[str]:
     if "transfer_from" in an and "trigger_vector_from" in ds:
         problems.append(f"{key}.transfer_from': this dataset's own TBAR already uses trigger_vector_from's vector; "
                         "set one of the two")
-    if "transfer_from" in an:
-        problems.extend(_check_transfer(cfg, name, an, atts, "transfer_from"))
-        problems = [p.replace(f"datasets.{name}.transfer_from", f"datasets.{name}.analyses.transfer_from") for p in problems]
+    problems.extend(_check_transfer(cfg, name, an.get("transfer_from"), "analyses.transfer_from"))
     others = [d for d in image_datasets(cfg) if d != name]
     for d in an.get("merging", {}).get("with", []):
         if d not in others:
