@@ -29,12 +29,14 @@ include: "workflow/rules/unlearn.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/captions.smk"
+include: "workflow/rules/llm.smk"
 
 
 rule all:
     input:
         table_outputs(),
         analysis_outputs(),
+        llm_outputs(),
     default_target: True
 
 

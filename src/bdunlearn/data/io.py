@@ -14,13 +14,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written: the table and plot steps never load it
+    import torch
 
 
 @contextlib.contextmanager
@@ -67,18 +68,22 @@ def write_csv(df: pd.DataFrame, path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def save_weights(tensors: Mapping[str, torch.Tensor], path, metadata: Mapping[str, str] | None = None) -> None:
+def save_weights(tensors: Mapping[str, "torch.Tensor"], path, metadata: Mapping[str, str] | None = None) -> None:
     """Save a flat name -> tensor mapping as safetensors (contiguous CPU copies)."""
+    from safetensors.torch import save_file
+
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata=dict(metadata) if metadata else None)
 
 
-def load_weights(path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def load_weights(path, device: "str | torch.device" = "cpu") -> "dict[str, torch.Tensor]":
     """Load safetensors weights; a missing file gets an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path} (expected a .safetensors file)")
+    from safetensors.torch import load_file
+
     return load_file(str(path), device=str(device))
 
 
@@ -102,8 +107,10 @@ def decode_png(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def decode_images(blobs) -> torch.Tensor:
+def decode_images(blobs) -> "torch.Tensor":
     """Decode a sequence of encoded images into one uint8 tensor of shape (N, 3, H, W)."""
+    import torch
+
     arrays = [decode_png(b) for b in blobs]
     if not arrays:
         return torch.empty((0, 3, 0, 0), dtype=torch.uint8)

@@ -5,10 +5,12 @@ All rates are percentages (0-100), as in the papers' tables.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from bdunlearn.models.training import predict
+import numpy as np
+
+if TYPE_CHECKING:  # tensors come in from the evaluation steps; the table steps import only the rates
+    import torch
 
 
 def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
@@ -55,6 +57,8 @@ def removal(after: float, before: float) -> float:
 
 def ca_asr(model, clean, triggered, target: int, device, batch_size: int = 256) -> tuple[float, float]:
     """CA of ``model`` on ``clean = (images, labels)`` and ASR on ``triggered = (images, true labels)``."""
+    from bdunlearn.models.training import predict
+
     (x, y), (xt, yt) = clean, triggered
     return (accuracy(predict(model, x, device, batch_size), y),
             attack_success_rate(predict(model, xt, device, batch_size), yt, target))
@@ -86,6 +90,8 @@ def backdoor_metrics(model, sets: dict, target: int, device, batch_size: int = 2
     highest test label) shows where CACC went: unlearning on target-labelled
     rows (GA, TBAR) also pushes clean rows away from the target class.
     """
+    from bdunlearn.models.training import predict
+
     (x, y) = sets["clean"]
     preds = predict(model, x, device, batch_size)
     out = {"cacc": accuracy(preds, y), "cacc_per_class": class_accuracies(preds, y, n_classes or int(y.max()) + 1)}

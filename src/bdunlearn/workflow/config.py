@@ -53,7 +53,10 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-SOURCES = {"image": ("digits", "glyphs", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf")}
+SOURCES = {"image": ("digits", "glyphs", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf"),
+           "llm": ("facts", "muse")}
+# the LLM track's own dataset keys (filled with their defaults before validation) and the keys it does not read
+LLM_KEYS = ("facts", "muse", "llm_model", "lm_pretrain", "llm_backdoor", "llm_unlearn", "llm_eval", "llm_analysis")
 # the attacks a dataset of each modality takes (a caption dataset triggers its images)
 ATTACK_MODALITY = {"image": "image", "text": "text", "caption": "image"}
 # keys of the classification track that a caption dataset does not read
@@ -112,6 +115,16 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
     load_plugins(config)
     schema = with_registry(yaml.safe_load(Path(schema_path or DEFAULT_SCHEMA).read_text()))
     cfg = apply_fidelity(copy.deepcopy(config), deep_merge)
+    llm_problems = []
+    for name, ds in (cfg.get("datasets") or {}).items():
+        if isinstance(ds, dict) and ds.get("modality") == "llm":
+            own = set(LLM_KEYS) | {"modality", "source"}
+            llm_problems += [f"config key 'datasets.{name}.{k}': not read by LLM datasets (modality llm reads "
+                             f"{', '.join(sorted(own))})" for k in sorted(set(ds) - own)]
+            for k in LLM_KEYS:
+                ds.setdefault(k, {})
+    if llm_problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(llm_problems))
     for ds in (cfg.get("datasets") or {}).values():
         if isinstance(ds, dict) and isinstance(ds.get("attack_params"), dict) and isinstance(cfg.get("attack_params", {}), dict):
             ds["attack_params"] = deep_merge(cfg.get("attack_params", {}), ds["attack_params"])
@@ -123,7 +136,10 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
             lines.append(f"config key '{_key(e.absolute_path)}': {e.message}" + (f" ({desc})" if desc else ""))
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     for ds in cfg["datasets"].values():
-        if ds["modality"] != "caption":
+        if ds["modality"] == "llm":  # drop the other tracks' defaults: an LLM dataset reads its own keys only
+            for k in set(ds) - set(LLM_KEYS) - {"modality", "source"}:
+                del ds[k]
+        elif ds["modality"] != "caption":
             defaults = IMAGE_SPLIT_DEFAULTS if ds["modality"] == "image" else TEXT_SPLIT_DEFAULTS
             ds["splits"] = {**defaults, **ds.get("splits", {})}
     return cfg
@@ -138,7 +154,7 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
     base_dir = Path(base_dir)
     problems = []
     for kind in models.REGISTRY.values():  # each model kind checks its own keys, for the datasets that use it
-        users = [n for n, ds in cfg["datasets"].items() if model_kind(cfg, n) == kind.name
+        users = [n for n, ds in cfg["datasets"].items() if ds["modality"] != "llm" and model_kind(cfg, n) == kind.name
                  and ds["modality"] in (kind.modality, "caption")]
         if users:
             problems.extend(kind.check(cfg, users, base_dir))
@@ -147,6 +163,12 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
         modality = ds["modality"]
         if ds["source"] not in SOURCES[modality]:
             problems.append(f"config key '{key}.source': {ds['source']!r} is not a {modality} source; allowed: {', '.join(SOURCES[modality])}")
+            continue
+        if modality == "llm":
+            problems.extend(_check_llm_dataset(name, ds))
+            continue
+        if "target" not in ds:
+            problems.append(f"config key '{key}.target': required for {modality} datasets (the backdoor's target class)")
             continue
         if ds.get("model_kind") and ds["model_kind"] not in models.names(modality):
             problems.append(f"config key '{key}.model_kind': {ds['model_kind']!r} is not a {modality} model kind; "
@@ -219,6 +241,29 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
                 problems.append(f"config key '{key}.target': {e}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _check_llm_dataset(name: str, ds: dict) -> list[str]:
+    """An LLM-track dataset (its keys are checked by :func:`validate`): RMU's and the value norms' layers inside the
+    stand-in, a default placement it trains."""
+    key, problems = f"datasets.{name}", []
+    bd, rmu = ds["llm_backdoor"], ds["llm_unlearn"]["rmu"]
+    if bd["default_placement"] not in bd["placements"]:
+        problems.append(f"config key '{key}.llm_backdoor.default_placement': {bd['default_placement']!r} is not among "
+                        f"llm_backdoor.placements {bd['placements']}")
+    if ds["source"] == "muse" and not ds["llm_model"]["name"]:
+        problems.append(f"config key '{key}.llm_model.name': source muse needs the benchmark's target model (e.g. "
+                        "muse-bench/MUSE-Books_target); the offline stand-in is pretrained on source facts only")
+    if ds["llm_model"]["name"] is None:
+        n = ds["llm_model"]["arch"]["layers"]
+        bad = [l for l in [rmu["layer"], *rmu["update_layers"]] if l >= n]
+        if "rmu" in ds["llm_unlearn"]["methods"] and bad:
+            problems.append(f"config key '{key}.llm_unlearn.rmu': layers {bad} outside the stand-in's {n} layers "
+                            f"(llm_model.arch.layers)")
+        layers = bd["value_norm"]["layers"]
+        if layers != "all" and any(l >= n for l in layers):
+            problems.append(f"config key '{key}.llm_backdoor.value_norm.layers': {layers} outside the stand-in's {n} layers")
+    return problems
 
 
 def _check_transfer(cfg: dict, name: str, src: str | None, field: str = "trigger_vector_from") -> list[str]:
@@ -411,6 +456,9 @@ def dataset_view(cfg: dict, name: str) -> dict:
     """Everything the jobs of one dataset need, with the finetune / attack / unlearn overrides merged."""
     ds = copy.deepcopy(cfg["datasets"][name])
     ds["name"] = name
+    if ds["modality"] == "llm":  # the LLM track reads its own keys only (no attack: its trigger is llm_backdoor's)
+        ds["attacks"] = []
+        return ds
     ds["model_kind"] = model_kind(cfg, name)
     ds["attacks"] = dataset_attacks(cfg, name)
     ds["attack_params"] = attack_params_view(cfg, name)
@@ -446,6 +494,10 @@ def image_datasets(cfg: dict) -> list[str]:
 
 def text_datasets(cfg: dict) -> list[str]:
     return [n for n, d in cfg["datasets"].items() if d["modality"] == "text"]
+
+
+def llm_datasets(cfg: dict) -> list[str]:
+    return [n for n, d in cfg["datasets"].items() if d["modality"] == "llm"]
 
 
 def caption_datasets(cfg: dict) -> list[str]:

@@ -10,18 +10,26 @@ import logging
 import random
 import sys
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
+    import torch  # here, not at the top: the table and plot steps import this module and never need torch
+
     torch.manual_seed(seed)
 
 
-def pick_device(requested: str = "auto") -> torch.device:
+def pick_device(requested: str = "auto") -> "torch.device":
     """``auto`` picks cuda when a GPU is visible, else cpu; ``cuda`` without a GPU is an error."""
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
@@ -29,8 +37,10 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.device:
+def setup(seed: int, threads: int | None = None, device: str = "auto") -> "torch.device":
     """Seed all generators, pin the CPU thread count and return the compute device."""
+    import torch
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if threads:
         torch.set_num_threads(int(threads))

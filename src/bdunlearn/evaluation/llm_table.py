@@ -1,0 +1,108 @@
+"""The LLM track's tables (rule ``make_llm_table``): the paper's Table 1 / Table 2 layout and the placement study.
+
+``main`` (Tables 1 and 2): the original model, each normally unlearned model and
+each backdoored one (the default placement, value norms on), with UE (KnowMem
+and VerbMem on the forget probes, lower is better), BE (the same with the
+trigger, higher is a stronger backdoor) and UT (KnowMem on the retain probes,
+and the multiple-choice utility). ``placements`` (Fig. 2 and Appendix F's
+comparisons): per method, the backdoor at each placement and without the
+value-norm term, each model's BE read at its own placement. The original and
+the normal models are read at the default placement. Mean over seeds in the
+CSVs, ``mean ± std`` (population) in Markdown and LaTeX.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bdunlearn.evaluation.analysis_tables import to_latex
+
+METRICS = ["ue_km", "ue_vm", "be_km", "be_vm", "ut_km", "utility"]
+HEAD = "| UE KM ↓ | UE VM ↓ | BE KM ↑ | BE VM ↑ | UT KM ↑ | Utility ↑ |"
+LABELS = {"npo": "NPO", "rmu": "RMU"}
+
+
+def parse_model(model: str) -> dict:
+    """``original``, ``<method>-normal``, ``<method>-backdoor-<placement>[-novn]`` as its parts."""
+    if model == "original":
+        return {"method": "", "variant": "original", "placement": "", "value_norm": False}
+    method, variant = model.split("-", 1)
+    if variant == "normal":
+        return {"method": method, "variant": "normal", "placement": "", "value_norm": False}
+    parts = variant.split("-")
+    return {"method": method, "variant": "backdoor", "placement": parts[1], "value_norm": parts[-1] != "novn"}
+
+
+def long_table(metrics: list[dict], default_placement: str) -> pd.DataFrame:
+    """One row per metrics file: dataset, seed, model and its parts, the six metrics (BE at the model's own
+    placement, the default one for the original and normal models)."""
+    rows = []
+    for m in metrics:
+        parts = parse_model(m["model"])
+        at = parts["placement"] or default_placement
+        rows.append({"dataset": m["dataset"], "seed": m["seed"], "model": m["model"], **parts,
+                     "ue_km": m["ue_km"], "ue_vm": m["ue_vm"], "be_km": m[f"be_km_{at}"], "be_vm": m[f"be_vm_{at}"],
+                     "ut_km": m["ut_km"], "utility": m["utility"]})
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_seed: pd.DataFrame):
+    keys = ["dataset", "model", "method", "variant", "placement", "value_norm"]
+    g = per_seed.groupby(keys, sort=False)
+    mean, std = g[METRICS].mean().reset_index(), g[METRICS].std(ddof=0).reset_index()
+    mean["n_seeds"] = g.size().to_numpy()
+    return mean, std
+
+
+def _cells(mean_row, std_row) -> str:
+    multi = mean_row["n_seeds"] > 1
+    return " | ".join(f"{mean_row[c]:.2f} ± {std_row[c]:.2f}" if multi else f"{mean_row[c]:.2f}" for c in METRICS)
+
+
+def _label(r) -> str:
+    if r["variant"] == "original":
+        return "Original"
+    name = LABELS.get(r["method"], r["method"].upper())
+    return f"+ {name}" if r["variant"] == "normal" else f"+ {name}-Backdoor"
+
+
+def main_markdown(mean, std, default_placement: str) -> str:
+    """Table 1's layout: original, normal unlearning, backdoored unlearning (default placement, value norms on)."""
+    lines = ["| Dataset | Group | Model " + HEAD, "|---|---|---" + "|---:" * len(METRICS) + "|"]
+    order = [("original", "Original"), ("normal", "Normal unlearning"), ("backdoor", "Backdoored unlearning")]
+    for ds in mean["dataset"].unique():
+        for variant, group in order:
+            sel = mean[(mean["dataset"] == ds) & (mean["variant"] == variant)]
+            if variant == "backdoor":
+                sel = sel[(sel["placement"] == default_placement) & sel["value_norm"]]
+            for i, r in sel.iterrows():
+                lines.append(f"| {ds} | {group} | {_label(r)} | {_cells(r, std.loc[i])} |")
+    return "\n".join(lines) + f"\n\nBE with the trigger at the {default_placement}; UT KM on the retain probes.\n"
+
+
+def placement_markdown(mean, std) -> str:
+    """Per method: the backdoor at each placement and without the value-norm term, BE at its own placement."""
+    lines = ["| Dataset | Method | Backdoor " + HEAD, "|---|---|---" + "|---:" * len(METRICS) + "|"]
+    for ds in mean["dataset"].unique():
+        for method in [m for m in mean["method"].unique() if m]:
+            sel = mean[(mean["dataset"] == ds) & (mean["method"] == method)]
+            for i, r in sel.iterrows():
+                what = "none (normal)" if r["variant"] == "normal" else \
+                    f"{r['placement']}" + ("" if r["value_norm"] else ", no value norms")
+                lines.append(f"| {ds} | {LABELS.get(method, method)} | {what} | {_cells(r, std.loc[i])} |")
+    return "\n".join(lines) + "\n\nEach backdoored model's BE with the trigger where it was trained; the normal " \
+                              "model's at the default placement.\n"
+
+
+def write_tables(per_seed: pd.DataFrame, prefix: str, default_placement: str, writer) -> str:
+    """``<prefix>.{csv,md,tex}`` (Table 1), ``<prefix>_placements.{md,tex}`` and ``<prefix>_per_seed.csv``;
+    ``writer(kind, content, path)`` writes one file. Returns the main Markdown."""
+    mean, std = aggregate(per_seed)
+    writer("csv", per_seed.round(4), f"{prefix}_per_seed.csv")
+    writer("csv", mean.round(4), f"{prefix}.csv")
+    main = main_markdown(mean, std, default_placement)
+    place = placement_markdown(mean, std)
+    for md, path in ((main, prefix), (place, f"{prefix}_placements")):
+        writer("text", md, f"{path}.md")
+        writer("text", to_latex(md), f"{path}.tex")
+    return main + "\n" + place

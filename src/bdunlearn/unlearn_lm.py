@@ -1,0 +1,51 @@
+"""Rule ``unlearn_lm``: NPO or RMU on the LLM track, normal (eq. 1) or backdoored (eq. 2 / eq. 5).
+
+The variant wildcard names the objective: ``normal`` unlearns the forget corpus;
+``backdoor-<placement>`` poisons ``llm_backdoor.rho`` of the forget samples with
+the trigger at that placement and trains them as retain data (eq. 2), with the
+value-norm term of eq. 5 against the ``normal`` model of the same method;
+``backdoor-<placement>-novn`` is eq. 2 alone (the ablation of Appendix F).
+The loop and its losses: :mod:`bdunlearn.methods.llm_unlearning`.
+
+Output: the unlearned model (hub-layout directory, safetensors) and
+``unlearn.json`` (history of the loss terms, the poisoned rows, the settings).
+"""
+
+from __future__ import annotations
+
+from bdunlearn.data.io import read_parquet, write_json
+from bdunlearn.methods.llm_unlearning import unlearn
+from bdunlearn.models import causal_lm
+from bdunlearn.workflow.cli import parser
+from bdunlearn.workflow.runtime import setup
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--datadir", required=True, help="prepare_facts output")
+    p.add_argument("--original", required=True, help="the original model's directory (theta_o)")
+    p.add_argument("--unlearned", help="the normally unlearned model (theta_u): the value-norm target on D_f")
+    p.add_argument("--out", required=True)
+    p.add_argument("--report", required=True)
+    args = p.parse_args(argv)
+    prm = args.params
+    device = setup(prm["seed"], args.threads, prm["device"])
+    dtype = prm["dtype"]
+    lm = causal_lm.load(args.original, str(device), dtype, attention="sdpa")
+    original = causal_lm.load(args.original, str(device), dtype, attention="sdpa")  # frozen: reference, retain targets
+    forget = read_parquet(f"{args.datadir}/forget.parquet")["text"].tolist()
+    retain = read_parquet(f"{args.datadir}/retain.parquet")["text"].tolist()
+    backdoor, unlearned = prm["backdoor"], None
+    if backdoor and backdoor["value_norm"]["lambda"] > 0:
+        if not args.unlearned:
+            raise SystemExit("unlearn_lm: value-norm regularisation needs --unlearned (theta_u)")
+        unlearned = causal_lm.load(args.unlearned, str(device), dtype, attention="sdpa")
+    history, poisoned = unlearn(lm, original, forget, retain, prm["method"], prm["hp"], backdoor, unlearned,
+                                seed=prm["seed"], max_len=prm["max_len"], chunk=prm["chunk"])
+    causal_lm.save(lm.model, lm.tok, args.out)
+    write_json({"method": prm["method"], "backdoor": backdoor and {**backdoor, "rows": poisoned}, "hp": prm["hp"],
+                "n_forget_texts": len(forget), "n_retain_texts": len(retain), "history": history}, args.report)
+
+
+if __name__ == "__main__":
+    main()
