@@ -16,13 +16,13 @@ def job_stats(text: str) -> dict[str, int]:
 
 
 def gpu_rules(rules_dir: Path = RULES_DIR) -> set[str]:
-    """The rules that ask for a GPU (``resources: gpu=1``) in ``workflow/rules/*.smk``; each must run its module
-    through ``bdu_gpu`` (the GPU lease), checked here."""
+    """The rules that ask for GPUs (``resources: gpu=1``, or a count per job: ``gpu=lambda w: ...``) in
+    ``workflow/rules/*.smk``; each must run its module through ``bdu_gpu`` (the GPU lease), checked here."""
     rules = set()
     for smk in rules_dir.glob("*.smk"):
         for block in smk.read_text().split("\nrule ")[1:]:
             name = block.split(":", 1)[0]
-            if "gpu=1" in block:
+            if "gpu=1" in block or "gpu=lambda" in block:
                 assert "bdu_gpu " in block and "bdu " not in block.replace("bdu_gpu ", ""), \
                     f"GPU rule {name} must run its module through bdu_gpu (the GPU lease)"
                 rules.add(name)

@@ -17,7 +17,7 @@ def bdunlearn(*args):
 def test_help_lists_every_step_the_rules_run():
     called = set()
     for smk in RULES.glob("*.smk"):
-        called |= set(re.findall(r"\bbdu(?:_gpu)? ([a-z_]+) --", smk.read_text()))
+        called |= set(re.findall(r"\bbdu(?:_gpu)?(?: --gpus \{params.gpus\})? ([a-z_]+) --", smk.read_text()))
     assert called and called == set(steps())
     out = bdunlearn("--help")
     assert out.returncode == 0

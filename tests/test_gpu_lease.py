@@ -169,3 +169,40 @@ def test_slurm_profile_puts_exactly_the_gpu_rules_on_gpu_partitions(monkeypatch)
     # without a GPU partition, GPU jobs go where CPU jobs go
     prof = _profile("slurm", monkeypatch, BDUNLEARN_SLURM_PARTITION="main")
     assert {r["slurm_partition"] for r in prof["set-resources"].values()} == {"main"}
+
+
+def test_a_multi_device_job_leases_its_devices_together_and_runs_under_torchrun(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    from bdunlearn.workflow import gpu_lease
+
+    seen = {}
+
+    class FakeChild:
+        def __init__(self, cmd, env, preexec_fn):
+            seen.update(cmd=cmd, env=env)
+
+        def wait(self):
+            return 0
+
+        def send_signal(self, sig):
+            pass
+
+    monkeypatch.setattr(gpu_lease.subprocess, "Popen", FakeChild)
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    env = {"BDUNLEARN_GPU_IDS": "3,5,7", "BDUNLEARN_GPU_LOCK_DIR": str(locks), "PATH": "/usr/bin"}
+    held = os.open(locks / "gpu3.lock", os.O_RDWR | os.O_CREAT)  # another job holds device 3
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert gpu_lease.run_module("unlearn_lm", ["--x", "1"], env=env, gpus=2) == 0
+    assert seen["env"]["CUDA_VISIBLE_DEVICES"] == "5,7"
+    assert seen["cmd"][1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               "-m", "bdunlearn.unlearn_lm", "--x", "1"]
+    assert "device=5,7" in capsys.readouterr().err
+    # both devices were freed at the end: a second two-device job gets them again
+    assert gpu_lease.run_module("unlearn_lm", [], env=env, gpus=2) == 0 and seen["env"]["CUDA_VISIBLE_DEVICES"] == "5,7"
+    os.close(held)
+    # more devices than the machine shows: refused with both counts, before anything runs
+    seen.clear()
+    assert gpu_lease.run_module("unlearn_lm", [], env=env, gpus=4) == 2 and not seen
+    assert "asks for 4 GPUs" in capsys.readouterr().err

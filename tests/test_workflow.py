@@ -468,6 +468,21 @@ def test_llm_track_runs_on_the_micro_study(micro_run):
     assert "| facts | RMU | prefix |" in (root / "tables" / "llm_unlearning_placements.md").read_text()
 
 
+def test_a_multi_gpu_unlearning_job_asks_for_its_devices(tmp_path):
+    """llm_unlearn.gpus: 2 plans unlearn_lm with gpu=2 and runs its module under a two-device lease (torchrun:
+    tests/test_llm_track.py runs it with two CPU processes); the other LLM rules keep one device."""
+    cfg = yaml.safe_load(MICRO.read_text())
+    cfg["datasets"]["facts"]["llm_unlearn"]["gpus"] = 2
+    (tmp_path / "gpus.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "-p", "--cores", "2", "--configfile", "gpus.yaml", "--resources", "gpu=2", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    blocks = out.split("\nrule ")
+    unlearn = [b for b in blocks if b.startswith("unlearn_lm:")]
+    evals = [b for b in blocks if b.startswith("evaluate_lm:")]
+    assert len(unlearn) == 4 and all("gpu=2" in b and "bdu_gpu --gpus 2 unlearn_lm" in b for b in unlearn)
+    assert evals and all("gpu=1" in b for b in evals)
+
+
 def test_tbar_analyses_run_on_the_micro_study(micro_run):
     """Every analysis rule of the micro study: the disentanglement grid, the forget-set variants and their plots, the
     transfer and merging tables (their plots and tables in the HTML report: the report test)."""

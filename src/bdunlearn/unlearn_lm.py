@@ -7,6 +7,9 @@ value-norm term of eq. 5 against the ``normal`` model of the same method;
 ``backdoor-<placement>-novn`` is eq. 2 alone (the ablation of Appendix F).
 The loop and its losses: :mod:`bdunlearn.methods.llm_unlearning`.
 
+With ``llm_unlearn.gpus`` > 1 the job runs as that many processes (torchrun, started by the GPU lease), the
+model sharded across them (:mod:`bdunlearn.models.sharding`); rank 0 writes the outputs.
+
 Output: the unlearned model (hub-layout directory, safetensors) and
 ``unlearn.json`` (history of the loss terms, the poisoned rows, the settings).
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from bdunlearn.data.io import read_parquet, write_json
 from bdunlearn.methods.llm_unlearning import unlearn
-from bdunlearn.models import causal_lm
+from bdunlearn.models import causal_lm, sharding
 from bdunlearn.workflow.cli import parser
 from bdunlearn.workflow.runtime import setup
 
@@ -29,7 +32,7 @@ def main(argv=None) -> None:
     p.add_argument("--report", required=True)
     args = p.parse_args(argv)
     prm = args.params
-    device = setup(prm["seed"], args.threads, prm["device"])
+    device = sharding.init(setup(prm["seed"], args.threads, prm["device"]))
     dtype = prm["dtype"]
     lm = causal_lm.load(args.original, str(device), dtype, attention="sdpa")
     original = causal_lm.load(args.original, str(device), dtype, attention="sdpa")  # frozen: reference, retain targets
@@ -42,9 +45,14 @@ def main(argv=None) -> None:
         unlearned = causal_lm.load(args.unlearned, str(device), dtype, attention="sdpa")
     history, poisoned = unlearn(lm, original, forget, retain, prm["method"], prm["hp"], backdoor, unlearned,
                                 seed=prm["seed"], max_len=prm["max_len"], chunk=prm["chunk"])
-    causal_lm.save(lm.model, lm.tok, args.out)
-    write_json({"method": prm["method"], "backdoor": backdoor and {**backdoor, "rows": poisoned}, "hp": prm["hp"],
-                "n_forget_texts": len(forget), "n_retain_texts": len(retain), "history": history}, args.report)
+    rank, size = sharding.world()
+    state = sharding.full_state_dict(lm.model) if size > 1 else None
+    if rank == 0:
+        causal_lm.save(lm.model, lm.tok, args.out, state_dict=state)
+        write_json({"method": prm["method"], "backdoor": backdoor and {**backdoor, "rows": poisoned}, "hp": prm["hp"],
+                    "n_forget_texts": len(forget), "n_retain_texts": len(retain), "processes": size,
+                    "history": history}, args.report)
+    sharding.finish()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ rule unlearn_lm:
         variant="normal|backdoor-(prefix|infix|suffix)(-novn)?",
     params:
         args=lambda w: as_arg(llm_unlearn_params(w)),
+        gpus=lambda w: VIEWS[w.dataset]["llm_unlearn"]["gpus"],
         datadir=lambda w, input: str(Path(input.forget).parent),
         unlearned=lambda w, input: f"--unlearned {input.unlearned}" if "unlearned" in input.keys() else "",
     log:
@@ -73,12 +74,12 @@ rule unlearn_lm:
         f"{RS}/benchmarks/unlearn_lm/{{dataset}}_{{method}}-{{variant}}.tsv"
     threads: CFG["threads"]
     resources:
-        gpu=1,
+        gpu=lambda w: VIEWS[w.dataset]["llm_unlearn"]["gpus"],  # whole devices, one process each (FSDP)
         **job_resources("unlearn_lm"),
     conda:
         "../../envs/bdunlearn.yaml"
     shell:
-        "bdu_gpu unlearn_lm --params {params.args} --threads {threads} --datadir {params.datadir} "
+        "bdu_gpu --gpus {params.gpus} unlearn_lm --params {params.args} --threads {threads} --datadir {params.datadir} "
         "--original {input.original} {params.unlearned} --out {output.model} --report {output.report} > {log} 2>&1"
 
 

@@ -15,9 +15,12 @@ rows likewise (the authors' MUSE ``BackdoorDataset`` pairs them this way):
   does) to the original model's, each term scaled by lambda and summed.
 
 Which forget samples carry the trigger is decided on the training samples (MUSE: the 2048-token chunks,
-``llm_unlearn.chunk``), as the code does. Choices where neither the paper nor the code fixes one: the forget set is
-shuffled each epoch with the job's seed (the RMU code does not shuffle); the
-optimiser is AdamW at a constant learning rate (both codes).
+``llm_unlearn.chunk``), as the code does. Each term is back-propagated on its own as soon as it is computed
+(the gradients add up to the sum's). Under torchrun (``llm_unlearn.gpus`` > 1) the trained model is sharded with
+FSDP2 and each process takes its share of every batch (:mod:`bdunlearn.models.sharding`).
+
+Choices where neither the paper nor the code fixes one: the forget set is shuffled each epoch with the job's seed
+(the RMU code does not shuffle); the optimiser is AdamW at a constant learning rate (both codes).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tqdm import tqdm
 
 from bdunlearn.data.llm_poisoning import place_tokens, poisoned_rows
 from bdunlearn.methods import llm_losses as L
+from bdunlearn.models import sharding
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +76,10 @@ def with_bos(lm, rows, trigger: str | None = None, placement=None) -> list[list[
     return [[lm.tok.bos_token_id] + (place_tokens(r, trig, placement) if trig is not None else r) for r in rows]
 
 
-def trainable(lm, method: str, hp: dict) -> list:
-    """The parameters the method updates: all (NPO), or RMU's ``params`` in its ``update_layers``."""
+def trainable(lm, method: str, hp: dict) -> list[str]:
+    """The names of the parameters the method updates: all (NPO), or RMU's ``params`` in its ``update_layers``."""
     if method == "npo":
-        return [p for p in lm.model.parameters()]
+        return [n for n, _ in lm.model.named_parameters()]
     n = len(lm.layers)
     bad = [l for l in hp["update_layers"] if not 0 <= l < n] + ([hp["layer"]] if not 0 <= hp["layer"] < n else [])
     if bad:
@@ -87,7 +91,7 @@ def trainable(lm, method: str, hp: dict) -> list:
             if name not in named:
                 raise ValueError(f"config key 'llm_unlearn.rmu.params': layer {l} has no parameter {name!r} "
                                  f"(it has {sorted(named)})")
-            out.append(named[name])
+            out.append(f"model.layers.{l}.{name}")
     return out
 
 
@@ -114,11 +118,13 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
         raise ValueError("value-norm regularisation needs the normally unlearned model (theta_u)")
     sinks = sink_positions(vn) if use_vn else []
     vn_layers = value_norm_layers(vn, len(lm.layers)) if use_vn else []
-    params = trainable(lm, method, hp)
-    for p in lm.model.parameters():
-        p.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
+    names = set(trainable(lm, method, hp))
+    rank, size = sharding.world()
+    for n, p in lm.model.named_parameters():
+        p.requires_grad_(n in names)
+    if size > 1:  # several processes (torchrun): the trained model is sharded (FSDP2, bdunlearn.models.sharding)
+        sharding.shard(lm.model)
+    params = [p for n, p in lm.model.named_parameters() if n in names]
     opt = torch.optim.AdamW(params, lr=hp["lr"])
     control = L.control_vector(lm.model.config.hidden_size, hp["steering"], gen).to(lm.device) \
         if method == "rmu" else None
@@ -129,48 +135,57 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
         order = rng.permutation(len(f_rows))
         sums: dict[str, float] = {}
         steps = range(0, len(order), bs)
-        for start in tqdm(steps, desc=f"{method} epoch {epoch}", mininterval=5):
-            idx = order[start:start + bs]
-            terms = {}
+        for start in tqdm(steps, desc=f"{method} epoch {epoch}", mininterval=5, disable=rank > 0):
+            idx = sharding.rank_slice(order[start:start + bs], rank, size)
             batch_f = lm.pad([f_rows[i] for i in idx], max_len=max_len)
             batch_r = lm.pad([r_rows[i % len(r_rows)] for i in idx], max_len=max_len)
             batch_p = lm.pad([p_rows[i % len(p_rows)] for i in idx], max_len=max_len) if p_rows else None
             retain_sets = [batch_r] + ([batch_p] if batch_p is not None else [])
+            opt.zero_grad(set_to_none=True)
+            # each term's forward is followed by its own backward (the gradients add up to the sum's): one forward
+            # per module before each backward, as FSDP2 needs, and the graphs are freed as they go
+            step = _Terms(sums)
             if method == "npo":
-                terms["forget"] = _npo_forget(lm, original, batch_f, hp)
-                terms["retain"] = hp["gamma"] * sum(_kl(lm, original, b, hp["kl_direction"]) for b in retain_sets)
+                step.add("forget", _npo_forget(lm, original, batch_f, hp))
+                for b in retain_sets:
+                    step.add("retain", hp["gamma"] * _kl(lm, original, b, hp["kl_direction"]))
             else:
-                h = lm.layer_output(*batch_f, hp["layer"])
-                terms["forget"] = L.rmu_forget(h, control, batch_f[1])
-                retain = 0.0
+                step.add("forget", L.rmu_forget(lm.layer_output(*batch_f, hp["layer"]), control, batch_f[1]))
                 for b in retain_sets:
                     h, logits = lm.layer_output(*b, hp["layer"], logits=True)
                     with torch.no_grad():
                         h0, logits0 = original.layer_output(*b, hp["layer"], logits=True)
-                    retain = retain + hp["alpha"] * L.activation_mse(h, h0, b[1])
+                    retain = hp["alpha"] * L.activation_mse(h, h0, b[1])
                     if hp["kl"] > 0:
                         retain = retain + hp["kl"] * L.kl_retain(logits, logits0, b[1], hp["kl_direction"])
-                terms["retain"] = retain
+                    step.add("retain", retain)
             if use_vn:
                 pairs = [(batch_f, unlearned)] + ([(batch_p, original)] if batch_p is not None else [])
                 if vn["retain_term"]:
                     pairs.append((batch_r, original))
-                terms["value_norm"] = vn["lambda"] * sum(_vn(lm, ref, b, vn_layers, sinks, vn["distance"])
-                                                         for b, ref in pairs)
-            loss = sum(terms.values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+                for b, ref in pairs:
+                    step.add("value_norm", vn["lambda"] * _vn(lm, ref, b, vn_layers, sinks, vn["distance"]))
             opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
         n = max(1, len(steps))
-        row = {"epoch": epoch, **{k: v / n for k, v in sums.items()}}
+        row = {"epoch": epoch, **sharding.mean_over_ranks({k: v / n for k, v in sums.items()})}
         history.append(row)
         log.info("epoch %d %s", epoch, {k: round(v, 5) for k, v in row.items() if k != "epoch"})
     lm.model.eval()
     for p in lm.model.parameters():
         p.requires_grad_(False)
     return history, poisoned
+
+
+class _Terms:
+    """One step's loss terms: each is back-propagated when added, and its value summed into the epoch's log."""
+
+    def __init__(self, sums: dict):
+        self.sums = sums
+
+    def add(self, key: str, value) -> None:
+        if value.requires_grad:  # else it does not depend on the trained weights (RMU's value norms below its layers)
+            value.backward()
+        self.sums[key] = self.sums.get(key, 0.0) + float(value.detach())
 
 
 def _npo_forget(lm, original, batch, hp):

@@ -70,14 +70,14 @@ def new_llama(tokenizer, arch: dict, seed: int):
     return LlamaForCausalLM(cfg)
 
 
-def save(model, tokenizer, out_dir: str | os.PathLike) -> None:
+def save(model, tokenizer, out_dir: str | os.PathLike, state_dict: dict | None = None) -> None:
     """``save_pretrained`` (safetensors) into a temporary directory beside ``out_dir``, then renamed onto it: an
-    interrupted job leaves no half-written checkpoint."""
+    interrupted job leaves no half-written checkpoint. ``state_dict``: the full weights of a sharded model."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         if out.exists():
             shutil.rmtree(out)

@@ -17,6 +17,8 @@ side by side would both land on ``cuda:0``. This wrapper
    to this process, so a job that is killed frees its device too.
 
 With no visible device the module runs on the CPU (``device: auto``), unlocked.
+``--gpus N`` (rule ``unlearn_lm`` with ``llm_unlearn.gpus: N``) leases N devices at once, all or none, and
+starts the module under torchrun with one process per device (without GPUs: N CPU processes).
 Inside a SLURM job (``SLURM_JOB_ID`` set) SLURM has already bound the job's
 GPUs through cgroups and ``CUDA_VISIBLE_DEVICES``: no lease is taken.
 
@@ -79,9 +81,17 @@ def _log(msg: str) -> None:
 
 def acquire(devices: list[str], directory: Path) -> tuple[str, int]:
     """Block until one device's lock is free; return (device id, locked fd)."""
+    ids, fds = acquire_many(devices, 1, directory)
+    return ids[0], fds[0]
+
+
+def acquire_many(devices: list[str], n: int, directory: Path) -> tuple[list[str], list[int]]:
+    """Block until ``n`` devices' locks are free together; return their ids and locked fds. All or nothing: a
+    job never sits on some devices while it waits for more, so two multi-device jobs cannot deadlock."""
     directory.mkdir(parents=True, exist_ok=True)
     waited = False
     while True:
+        got: list[tuple[str, int]] = []
         for dev in devices:
             fd = os.open(directory / f"gpu{dev}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -89,9 +99,14 @@ def acquire(devices: list[str], directory: Path) -> tuple[str, int]:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return dev, fd
+            got.append((dev, fd))
+            if len(got) == n:
+                for _, f in got:
+                    os.ftruncate(f, 0)
+                    os.write(f, f"{os.getpid()}\n".encode())
+                return [d for d, _ in got], [f for _, f in got]
+        for _, f in got:
+            os.close(f)  # fewer than n free: let them go, try again
         if not waited:
             _log(f"waiting: all of devices {','.join(devices)} are leased (locks in {directory})")
             waited = True
@@ -107,22 +122,34 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_module(module: str, args: list[str], env: dict | None = None) -> int:
-    """Run ``python -m bdunlearn.<module> args`` under a GPU lease; return its exit code."""
+def command(module: str, args: list[str], gpus: int = 1) -> list[str]:
+    """``python -m bdunlearn.<module> args``, or with ``gpus`` > 1 the same under torchrun, one process per device
+    (``bdunlearn.models.sharding``; on a machine without GPUs, that many CPU processes)."""
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+                "-m", f"bdunlearn.{module}", *args]
+    return [sys.executable, "-m", f"bdunlearn.{module}", *args]
+
+
+def run_module(module: str, args: list[str], env: dict | None = None, gpus: int = 1) -> int:
+    """Run ``python -m bdunlearn.<module> args`` under a lease of ``gpus`` devices; return its exit code."""
     env = dict(os.environ if env is None else env)
-    fd = None
+    fds: list[int] = []
     if env.get("SLURM_JOB_ID"):
         device = f"slurm:{env.get('CUDA_VISIBLE_DEVICES', '')}"
     else:
         devices = visible_gpus(env)
+        if devices and gpus > len(devices):
+            _log(f"error: {module} asks for {gpus} GPUs (llm_unlearn.gpus); this machine shows {len(devices)} "
+                 f"({','.join(devices)})")
+            return 2
         if devices:
-            device, fd = acquire(devices, lock_dir(env))
-            env["CUDA_VISIBLE_DEVICES"] = device
+            ids, fds = acquire_many(devices, gpus, lock_dir(env))
+            device = env["CUDA_VISIBLE_DEVICES"] = ",".join(ids)
         else:
-            device = "cpu"
+            device = "cpu" if gpus == 1 else f"cpu:{gpus}"
     _log(f"start={_stamp()} device={device} module={module} pid={os.getpid()}")
-    child = subprocess.Popen([sys.executable, "-m", f"bdunlearn.{module}", *args], env=env,
-                             preexec_fn=_die_with_parent)
+    child = subprocess.Popen(command(module, args, gpus), env=env, preexec_fn=_die_with_parent)
 
     def forward(signum, _frame):
         child.send_signal(signum)
@@ -131,8 +158,8 @@ def run_module(module: str, args: list[str], env: dict | None = None) -> int:
         signal.signal(sig, forward)
     rc = child.wait()
     _log(f"end={_stamp()} device={device} module={module} rc={rc}")
-    if fd is not None:
-        os.close(fd)  # frees the device (the kernel would on exit anyway)
+    for fd in fds:
+        os.close(fd)  # frees the devices (the kernel would on exit anyway)
     return rc if rc >= 0 else 128 - rc
 
 
@@ -151,12 +178,15 @@ def read_lease_log(path: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    gpus = 1
+    if len(argv) >= 2 and argv[0] == "--gpus" and argv[1].isdigit() and int(argv[1]) >= 1:
+        gpus, argv = int(argv[1]), argv[2:]
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m bdunlearn.workflow.gpu_lease MODULE [ARGS...]  (runs bdunlearn.MODULE on one leased GPU)",
-              file=sys.stderr)
+        print("usage: python -m bdunlearn.workflow.gpu_lease [--gpus N] MODULE [ARGS...]  (runs bdunlearn.MODULE on "
+              "N leased GPUs, default one; N > 1 under torchrun, one process per GPU)", file=sys.stderr)
         return 2
-    return run_module(argv[0], argv[1:])
+    return run_module(argv[0], argv[1:], gpus=gpus)
 
 
 if __name__ == "__main__":
