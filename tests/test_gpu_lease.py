@@ -71,7 +71,8 @@ def test_a_killed_job_frees_its_device(tmp_path):
     assert dev == "0" and time.time() - t0 < 10
 
 
-def test_wrapper_binds_the_module_to_the_leased_device_and_logs_it(tmp_path, monkeypatch, capsys):
+def _fake_children(monkeypatch) -> dict:
+    """Replace the wrapper's child process by a stub that exits 0; returns the dict its command and env land in."""
     from bdunlearn.workflow import gpu_lease
 
     seen = {}
@@ -87,6 +88,13 @@ def test_wrapper_binds_the_module_to_the_leased_device_and_logs_it(tmp_path, mon
             pass
 
     monkeypatch.setattr(gpu_lease.subprocess, "Popen", FakeChild)
+    return seen
+
+
+def test_wrapper_binds_the_module_to_the_leased_device_and_logs_it(tmp_path, monkeypatch, capsys):
+    from bdunlearn.workflow import gpu_lease
+
+    seen = _fake_children(monkeypatch)
     env = {"BDUNLEARN_GPU_IDS": "7", "BDUNLEARN_GPU_LOCK_DIR": str(tmp_path / "locks"), "PATH": "/usr/bin"}
     assert gpu_lease.run_module("finetune_backdoor", ["--x", "1"], env=env) == 0
     assert seen["cmd"][1:] == ["-m", "bdunlearn.finetune_backdoor", "--x", "1"]
@@ -176,19 +184,7 @@ def test_a_multi_device_job_leases_its_devices_together_and_runs_under_torchrun(
 
     from bdunlearn.workflow import gpu_lease
 
-    seen = {}
-
-    class FakeChild:
-        def __init__(self, cmd, env, preexec_fn):
-            seen.update(cmd=cmd, env=env)
-
-        def wait(self):
-            return 0
-
-        def send_signal(self, sig):
-            pass
-
-    monkeypatch.setattr(gpu_lease.subprocess, "Popen", FakeChild)
+    seen = _fake_children(monkeypatch)
     locks = tmp_path / "locks"
     locks.mkdir()
     env = {"BDUNLEARN_GPU_IDS": "3,5,7", "BDUNLEARN_GPU_LOCK_DIR": str(locks), "PATH": "/usr/bin"}
