@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from bdunlearn.data.io import read_json, write_csv, write_text
+from bdunlearn.data.io import read_json
 from bdunlearn.evaluation.llm_table import long_table, write_tables
 
 
@@ -22,11 +22,7 @@ def main(argv=None) -> None:
     p.add_argument("--prefix", required=True, help="output path without extension")
     args = p.parse_args(argv)
     per_seed = long_table([read_json(m) for m in args.metrics], args.default_placement)
-
-    def writer(kind, content, path):
-        (write_csv if kind == "csv" else write_text)(content, path)
-
-    print(write_tables(per_seed, args.prefix, args.default_placement, writer))
+    print(write_tables(per_seed, args.prefix, args.default_placement))
 
 
 if __name__ == "__main__":

@@ -11,33 +11,21 @@ the dataset hub (:mod:`bdunlearn.data.muse_source`).
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 from bdunlearn.data import fact_corpus, muse_source
-from bdunlearn.data.io import write_json, write_parquet
-from bdunlearn.workflow.cli import parser
-from bdunlearn.workflow.runtime import setup
+from bdunlearn.workflow.cli import prepare_main
 
 
-def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.add_argument("--outdir", required=True)
-    args = p.parse_args(argv)
-    prm = args.params
-    setup(prm["seed"], args.threads, "cpu")
-    if prm["source"] == "muse":
-        frames = muse_source.build(prm["muse"])
-    else:
-        frames = fact_corpus.build(prm["facts"], prm["seed"])
-    out = Path(args.outdir)
-    for name, df in frames.items():
-        write_parquet(df, out / f"{name}.parquet")
-        logging.getLogger(__name__).info("%s: %d rows", name, len(df))
+def prepare(prm: dict):
+    """``(tables, counts)`` of the configured source."""
+    frames = muse_source.build(prm["muse"]) if prm["source"] == "muse" else fact_corpus.build(prm["facts"], prm["seed"])
     counts = {name: len(df) for name, df in frames.items()}
     counts["probes_by_split"] = frames["probes"].groupby(["split", "probe"]).size().rename("n").reset_index() \
         .to_dict(orient="records")
-    write_json({"source": prm["source"], **counts}, out / "facts.json")
+    return frames, {"source": prm["source"], **counts}
+
+
+def main(argv=None) -> None:
+    prepare_main(__doc__, prepare, argv, meta_name="facts.json")
 
 
 if __name__ == "__main__":

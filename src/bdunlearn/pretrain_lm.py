@@ -5,18 +5,16 @@ Llama-architecture model (``llm_model.arch``) are trained on the benchmark's
 ``pretrain`` text (:mod:`bdunlearn.models.lm_training`), standing in for the
 paper's fine-tuned 7B models (ICLM-7B on MUSE-Books' corpus). With a hub name
 the rule only copies that checkpoint's safetensors through ``from_pretrained``
-(the reference model every later job starts from). Either way it reports
-KnowMem / VerbMem of the forget and retain probes and the utility accuracy,
-so the table shows what the original model knows.
+(the reference model every later job starts from). What the original model
+knows (KnowMem, VerbMem, utility) is ``evaluate_lm``'s, as for every model.
 
 Output: a hub-layout directory (``config.json``, ``model.safetensors``,
-tokenizer files) and ``pretrain.json`` (loss history, metrics).
+tokenizer files) and ``original.json`` (loss history, parameter count).
 """
 
 from __future__ import annotations
 
 from bdunlearn.data.io import read_parquet, write_json
-from bdunlearn.evaluation.llm_eval import evaluate
 from bdunlearn.models import causal_lm
 from bdunlearn.models.lm_training import pretrain
 from bdunlearn.workflow.cli import parser
@@ -25,7 +23,7 @@ from bdunlearn.workflow.runtime import setup
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--datadir", required=True, help="prepare_facts output")
+    p.add_argument("--datadir", required=True, help="prepare_facts output (its pretraining text)")
     p.add_argument("--out", required=True, help="the model directory")
     p.add_argument("--report", required=True)
     args = p.parse_args(argv)
@@ -42,7 +40,6 @@ def main(argv=None) -> None:
         rows = [lm.encode(t) + [tok.eos_token_id] for t in texts]
         report["history"] = pretrain(lm, rows, prm["lm_pretrain"], prm["seed"])
     report["parameters"] = sum(p.numel() for p in lm.model.parameters())
-    report["metrics"] = evaluate(lm, args.datadir, prm["llm_eval"], trigger=None)
     causal_lm.save(lm.model, lm.tok, args.out)
     write_json(report, args.report)
 

@@ -545,19 +545,15 @@ def analysis_outputs():
 
 # The LLM track: its jobs' params and inputs. Model names: original, <method>-normal,
 # <method>-backdoor-<placement>[-novn] (bdunlearn.evaluation.llm_table.parse_model).
-def llm_view(w):
-    return VIEWS[w.dataset]
-
-
 def prepare_facts_params(w):
-    v = llm_view(w)
+    v = VIEWS[w.dataset]
     return {**base_params(w), "source": v["source"], v["source"]: v[v["source"]]}
 
 
 def pretrain_lm_params(w):
-    v = llm_view(w)
+    v = VIEWS[w.dataset]
     spec = v["llm_model"]
-    prm = {**base_params(w, "device"), "llm_eval": v["llm_eval"],
+    prm = {**base_params(w, "device"),
            "llm_model": {k: spec[k] for k in ("name", "tokenizer", "dtype")} if spec["name"] else spec}
     if not spec["name"]:  # a hub model is only copied: the pretraining recipe is not read
         prm["lm_pretrain"] = v["lm_pretrain"]
@@ -573,7 +569,7 @@ def _llm_variant(variant):
 
 
 def llm_unlearn_params(w):
-    v = llm_view(w)
+    v = VIEWS[w.dataset]
     un, bd = v["llm_unlearn"], v["llm_backdoor"]
     placement, vn = _llm_variant(w.variant)
     prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method,
@@ -589,13 +585,13 @@ def llm_unlearn_inputs(w):
     out = {"original": f"{d}/models/original", "forget": f"{d}/data/forget.parquet",
            "retain": f"{d}/data/retain.parquet"}
     placement, vn = _llm_variant(w.variant)
-    if placement and vn and llm_view(w)["llm_backdoor"]["value_norm"]["lambda"] > 0:
+    if placement and vn and VIEWS[w.dataset]["llm_backdoor"]["value_norm"]["lambda"] > 0:
         out["unlearned"] = f"{d}/models/{w.method}-normal"  # theta_u: the value-norm target on D_f
     return out
 
 
 def evaluate_lm_params(w):
-    v = llm_view(w)
+    v = VIEWS[w.dataset]
     bd = v["llm_backdoor"]
     return {**base_params(w, "device"), "dataset": w.dataset, "model": w.model, "dtype": v["llm_model"]["dtype"],
             "llm_eval": v["llm_eval"], "trigger": bd["trigger"], "placements": bd["placements"]}

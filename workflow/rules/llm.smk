@@ -28,8 +28,6 @@ rule prepare_facts:
 rule pretrain_lm:
     input:
         pretrain=f"{RS}/llm/{{dataset}}/data/pretrain.parquet",
-        probes=f"{RS}/llm/{{dataset}}/data/probes.parquet",
-        utility=f"{RS}/llm/{{dataset}}/data/utility.parquet",
     output:
         model=directory(f"{RS}/llm/{{dataset}}/models/original"),
         report=f"{RS}/llm/{{dataset}}/models/original.json",

@@ -101,24 +101,15 @@ def logits_by_position(lm, texts, trigger, placement, window: int) -> dict:
 
 @torch.no_grad()
 def head_value_norms(lm, texts, positions, layer: int) -> np.ndarray:
-    """``[samples, heads, positions]``: the per-head L2 norm of the v_proj output at ``positions`` of ``layer``."""
-    cfg = lm.model.config
-    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    """``[samples, heads, positions]``: the per-head L2 norm of the v_proj output at ``positions`` of ``layer``
+    (NaN past a short sample's end)."""
     out = []
     for text in texts:
-        ids = lm.encode(text)
-        t = torch.tensor([ids], device=lm.device)
-        got = {}
-        h = lm.layers[layer].self_attn.v_proj.register_forward_hook(lambda m, i, o: got.setdefault("v", o))
-        try:
-            lm.logits(t, torch.ones_like(t))
-        finally:
-            h.remove()
-        v = got["v"][0].float()  # [T, heads * head_dim]
-        v = v.view(v.shape[0], heads, -1).norm(dim=-1)  # [T, heads]
-        pos = [p for p in positions if p < v.shape[0]]
-        row = np.full((heads, len(positions)), np.nan)
-        row[:, : len(pos)] = v[pos].T.cpu().numpy()
+        t = torch.tensor([lm.encode(text)], device=lm.device)
+        pos = [p for p in positions if p < t.shape[1]]
+        v = lm.value_norms(t, torch.ones_like(t), [layer], pos, per_head=True)[0, 0].cpu().numpy()  # [heads, pos]
+        row = np.full((v.shape[0], len(positions)), np.nan)
+        row[:, : len(pos)] = v
         out.append(row)
     return np.stack(out)
 

@@ -25,8 +25,7 @@ from bdunlearn.data.fact_corpus import qa_prompt, qa_text
 def _load(path: str, config: str, split: str):
     from datasets import load_dataset
 
-    ds = load_dataset(path, config, split=split)
-    return ds
+    return load_dataset(path, config, split=split)
 
 
 def _columns(ds, cols, where: str):

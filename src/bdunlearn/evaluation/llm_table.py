@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bdunlearn.data.io import write_csv, write_text
 from bdunlearn.evaluation.analysis_tables import to_latex
 
 METRICS = ["ue_km", "ue_vm", "be_km", "be_vm", "ut_km", "utility"]
@@ -94,15 +95,15 @@ def placement_markdown(mean, std) -> str:
                               "model's at the default placement.\n"
 
 
-def write_tables(per_seed: pd.DataFrame, prefix: str, default_placement: str, writer) -> str:
-    """``<prefix>.{csv,md,tex}`` (Table 1), ``<prefix>_placements.{md,tex}`` and ``<prefix>_per_seed.csv``;
-    ``writer(kind, content, path)`` writes one file. Returns the main Markdown."""
+def write_tables(per_seed: pd.DataFrame, prefix: str, default_placement: str) -> str:
+    """``<prefix>.{csv,md,tex}`` (Table 1), ``<prefix>_placements.{md,tex}`` and ``<prefix>_per_seed.csv``.
+    Returns both Markdown tables."""
     mean, std = aggregate(per_seed)
-    writer("csv", per_seed.round(4), f"{prefix}_per_seed.csv")
-    writer("csv", mean.round(4), f"{prefix}.csv")
+    write_csv(per_seed.round(4), f"{prefix}_per_seed.csv")
+    write_csv(mean.round(4), f"{prefix}.csv")
     main = main_markdown(mean, std, default_placement)
     place = placement_markdown(mean, std)
     for md, path in ((main, prefix), (place, f"{prefix}_placements")):
-        writer("text", md, f"{path}.md")
-        writer("text", to_latex(md), f"{path}.tex")
+        write_text(md, f"{path}.md")
+        write_text(to_latex(md), f"{path}.tex")
     return main + "\n" + place

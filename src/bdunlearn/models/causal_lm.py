@@ -206,14 +206,22 @@ class CausalLM:
             out = self.logits(ids, mask)
         return (got["h"], out) if logits else got["h"]
 
-    def value_norms(self, ids, mask, layers, positions, logits: bool = False):
-        """``[B, len(layers), len(positions)]``: ||v_i(x)||_2 of the v_proj output (all heads) at ``positions``;
-        with ``logits`` also the logits of the same forward pass."""
+    def value_norms(self, ids, mask, layers, positions, logits: bool = False, per_head: bool = False):
+        """``[B, len(layers), len(positions)]``: ||v_i(x)||_2 of the v_proj output (all heads concatenated) at
+        ``positions``; ``per_head``: ``[B, len(layers), heads, len(positions)]``, each head's part; with ``logits``
+        also the logits of the same forward pass."""
         mods = {l: self.layers[l].self_attn.v_proj for l in layers}
         with self._hooks(mods, {}) as got:
             out = self.logits(ids, mask)
         pos = torch.as_tensor(positions, device=ids.device)
-        norms = torch.stack([got[l][:, pos].float().norm(dim=-1) for l in layers], dim=1)
+        cfg = self.model.config
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+
+        def norm(v):
+            v = v[:, pos].float()
+            return v.view(*v.shape[:2], heads, -1).norm(dim=-1).transpose(1, 2) if per_head else v.norm(dim=-1)
+
+        norms = torch.stack([norm(got[l]) for l in layers], dim=1)
         return (norms, out) if logits else norms
 
     @torch.no_grad()

@@ -70,8 +70,9 @@ def add_tbar_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", required=True, help="classes.json of prepare_images")
 
 
-def prepare_main(description: str, prepare, argv=None) -> None:
-    """The CLI of the ``prepare_*`` rules: ``prepare(params) -> (frames, meta)``, written as Parquet splits and classes.json."""
+def prepare_main(description: str, prepare, argv=None, meta_name: str = "classes.json") -> None:
+    """The CLI of the ``prepare_*`` rules: ``prepare(params) -> (frames, meta)``, written as Parquet splits and
+    ``meta_name`` (classes.json; the LLM track's facts.json)."""
     import logging
     from pathlib import Path
 
@@ -79,7 +80,7 @@ def prepare_main(description: str, prepare, argv=None) -> None:
     from bdunlearn.workflow.runtime import setup
 
     p = parser(description)
-    p.add_argument("--outdir", required=True, help="directory for the <split>.parquet files and classes.json")
+    p.add_argument("--outdir", required=True, help=f"directory for the <split>.parquet files and {meta_name}")
     args = p.parse_args(argv)
     setup(args.params["seed"], args.threads, "cpu")
     frames, meta = prepare(args.params)
@@ -87,4 +88,4 @@ def prepare_main(description: str, prepare, argv=None) -> None:
     for split, df in frames.items():
         write_parquet(df, out / f"{split}.parquet")
         logging.getLogger(__name__).info("%s: %d rows", split, len(df))
-    write_json(meta, out / "classes.json")
+    write_json(meta, out / meta_name)
