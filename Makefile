@@ -26,8 +26,10 @@ CONFIG ?=
 report: install
 	$(BIN)/python -m bdunlearn.workflow.report $(if $(CONFIG),--configfile $(CONFIG))
 
+# CORES pytest workers (pytest-xdist, one test file each at a time): the micro study's file first
+# (tests/conftest.py), on one worker, the other files shared out meanwhile
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
 
 # A real one-node SLURM on localhost (root: installs Debian's slurm packages), the
 # micro config through workflow/profiles/slurm, then the daemons are stopped.

@@ -54,3 +54,11 @@ def registries():
         registry.update(entries)
     for name in set(sys.modules) - modules:
         del sys.modules[name]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The micro study's tests (tests/test_micro_study.py, fixture ``micro_run``) go first: under pytest-xdist's
+    ``--dist loadfile`` (``make test``) their file is the first a worker takes, and it runs the study once while the
+    other files go to the other worker."""
+    micro = [item for item in items if "micro_run" in getattr(item, "fixturenames", ())]
+    items[:] = micro + [item for item in items if item not in micro]

@@ -1,8 +1,21 @@
 """Test helpers for reading Snakemake's output and the workflow's rule files."""
 
+import subprocess
+import sys
 from pathlib import Path
 
-RULES_DIR = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+REPO = Path(__file__).resolve().parents[1]
+RULES_DIR = REPO / "workflow" / "rules"
+MICRO = Path(__file__).with_name("micro_config.yaml")
+
+
+def snakemake(*args, cwd=REPO, check=True):
+    """Snakemake on this repository's Snakefile in ``cwd``; raises with the output's tail when it fails."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
 
 
 def job_stats(text: str) -> dict[str, int]:

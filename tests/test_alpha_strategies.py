@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bdunlearn.methods.alpha_strategies import CachedGrid, adaptive_choice, check_grid, sensitivity
+from bdunlearn.methods.alpha_strategies import CachedGrid, adaptive_choice, check_grid, pick, sensitivity
 from bdunlearn.methods.tbar_core import choose_alpha, run_search
 
 GRID = [round(0.05 * i, 2) for i in range(31)] + [1.6, 1.7, 1.8, 1.9, 2.0, 2.25, 2.5, 2.75, 3.0]  # the default's 40
@@ -29,6 +29,18 @@ def test_adaptive_picks_the_grid_alpha_with_a_third_of_the_evaluations(a_zero, b
     best, reason = adaptive_choice(points, "max_ca_under_asr", 1.0, patience=1)
     assert GRID[best] == dense["alpha"] and reason.startswith("adaptive")
     assert len(points.rows) <= len(GRID) / 3, len(points.rows)
+
+
+@pytest.mark.parametrize("strategy", ["grid", "adaptive"])
+def test_pick_without_the_interval_is_the_search_fig11_runs_per_epoch(strategy):
+    def f(a):
+        return curve(a, 0.42, bump=1.0)
+
+    points = CachedGrid(GRID, f)
+    best, _ = pick(points, {"strategy": strategy, "rule": "max_ca_under_asr", "max_asr": 1.0, "patience": 1})
+    assert GRID[best] == choose_alpha([f(a) for a in GRID])["alpha"] == 0.45
+    # the dense grid evaluates every alpha; the adaptive search about a quarter of them (9 of 40 here)
+    assert len(points.rows) == len(GRID) if strategy == "grid" else len(points.rows) <= len(GRID) / 4
 
 
 def test_a_ca_bump_past_the_boundary_is_climbed():

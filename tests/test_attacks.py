@@ -89,6 +89,16 @@ def test_the_registry_and_the_config_check_import_no_torch():
     assert run.returncode == 0, run.stderr
 
 
+def test_the_workflow_parses_without_importing_torch():
+    # every snakemake call (each dry run, lint and knob test) parses common.smk: torch there costs 2 s a call
+    smk = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    imports = smk[smk.index("from bdunlearn.workflow.config import ("):smk.index("\ntry:\n")]
+    code = imports + "\nimport sys\nassert 'torch' not in sys.modules and 'open_clip' not in sys.modules, 'torch imported'"
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                         capture_output=True, text=True)
+    assert "from bdunlearn.models.merging import" in imports and run.returncode == 0, run.stderr
+
+
 def test_a_registered_attack_is_validated_built_and_labelled(registry):
     cfg = default_config()
     cfg["attacks"] = ["corner"]

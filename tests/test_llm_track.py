@@ -4,6 +4,7 @@ right positions, KnowMem / VerbMem on hand-made examples, the fact corpus, and a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +14,12 @@ import torch.nn.functional as F
 from bdunlearn.data import fact_corpus
 from bdunlearn.data.llm_poisoning import place_text, place_tokens, poisoned_rows
 from bdunlearn.evaluation import llm_metrics as M
-from bdunlearn.evaluation.llm_table import parse_model
+from bdunlearn.evaluation.llm_table import long_table, write_tables
 from bdunlearn.methods import llm_losses as L
 from bdunlearn.methods.llm_unlearning import sink_positions, value_norm_layers
+from bdunlearn.methods.llm_variants import backdoor_variant, lambda_tag, parse_model, parse_variant
+
+REPO = Path(__file__).resolve().parents[1]
 
 # ---- losses on known inputs ----
 
@@ -125,12 +129,52 @@ def test_mc_accuracy():
     assert M.mc_accuracy(scores, [1, 1]) == 50.0
 
 
-def test_model_names_of_the_tables():
+def test_model_names_of_the_tables_and_the_value_norm_sweep(tmp_path):
     assert parse_model("original")["variant"] == "original"
-    assert parse_model("npo-normal") == {"method": "npo", "variant": "normal", "placement": "", "value_norm": False}
+    assert parse_model("npo-normal") == {"method": "npo", "variant": "normal", "placement": "", "value_norm": False,
+                                         "vn_lambda": ""}
     assert parse_model("rmu-backdoor-infix") == {"method": "rmu", "variant": "backdoor", "placement": "infix",
-                                                 "value_norm": True}
+                                                 "value_norm": True, "vn_lambda": ""}
     assert parse_model("npo-backdoor-prefix-novn")["value_norm"] is False
+    # a swept lambda is written without an exponent (no '-' in the name) and read back exactly
+    assert [lambda_tag(x) for x in (3e-05, 0.003, 0.3, 1.0, 12.5)] == ["0.00003", "0.003", "0.3", "1", "12.5"]
+    name = backdoor_variant("prefix", "sweep", 3e-05)
+    assert name == "backdoor-prefix-vn0.00003" and parse_variant(name, 3e-4) == ("prefix", 3e-05)
+    assert parse_variant("backdoor-prefix", 3e-4) == ("prefix", 3e-4)
+    assert parse_variant(backdoor_variant("suffix", "off"), 3e-4) == ("suffix", 0.0)
+    assert parse_variant("normal", 3e-4) == (None, 0.0)
+    assert parse_model(f"rmu-{name}")["vn_lambda"] == "0.00003"
+    # the sweep's rows go to the placements table, labelled by lambda; Table 1 keeps the configured lambda's row
+    base = {"dataset": "facts", "seed": 0, "ue_km": 1.0, "ue_vm": 2.0, "be_km_prefix": 3.0, "be_vm_prefix": 4.0,
+            "ut_km": 5.0, "utility": 6.0}
+    metrics = [{**base, "model": m, "be_km_prefix": float(i)} for i, m in enumerate(
+        ["original", "npo-normal", "npo-backdoor-prefix", "npo-backdoor-prefix-novn", "npo-backdoor-prefix-vn0.03"])]
+    text = write_tables(long_table(metrics, "prefix"), str(tmp_path / "llm"), "prefix")
+    main, place = text.split("\n\n| Dataset | Method")
+    assert "| facts | Backdoored unlearning | + NPO-Backdoor | 1.00 | 2.00 | 2.00 |" in main and "0.03" not in main
+    assert "| facts | NPO | prefix, λ = 0.03 | 1.00 | 2.00 | 4.00 |" in place
+    assert "| facts | NPO | prefix, no value norms | 1.00 | 2.00 | 3.00 |" in place
+
+
+@pytest.mark.parametrize("change,key,words", [
+    (lambda d: d["llm_backdoor"].update(value_norm_sweep=[0.01, 0.0003]), "facts.llm_backdoor.value_norm_sweep",
+     "is llm_backdoor.value_norm.lambda itself"),
+    (lambda d: d["llm_backdoor"].update(default_placement="suffix"), "facts.llm_backdoor.default_placement",
+     "not among llm_backdoor.placements"),
+    (lambda d: d["llm_unlearn"].update(methods=["npo", "rmu"]) or d["llm_unlearn"]["rmu"].update(layer=7),
+     "facts.llm_unlearn.rmu", "outside the stand-in's 2 layers"),
+    (lambda d: d["llm_backdoor"].update(value_norm_sweep=[0]), "value_norm_sweep", "less than or equal to the minimum"),
+])
+def test_llm_config_errors_name_the_key(change, key, words):
+    import yaml
+
+    from bdunlearn.workflow.config import ConfigError, load_and_check
+
+    cfg = yaml.safe_load((REPO / "tests" / "micro_config.yaml").read_text())
+    change(cfg["datasets"]["facts"])
+    with pytest.raises(ConfigError) as e:
+        load_and_check(cfg, base_dir=REPO)
+    assert key in str(e.value) and words in str(e.value), str(e.value)
 
 
 # ---- the offline benchmark ----

@@ -4,7 +4,10 @@ The variant wildcard names the objective: ``normal`` unlearns the forget corpus;
 ``backdoor-<placement>`` poisons ``llm_backdoor.rho`` of the forget samples with
 the trigger at that placement and trains them as retain data (eq. 2), with the
 value-norm term of eq. 5 against the ``normal`` model of the same method;
-``backdoor-<placement>-novn`` is eq. 2 alone (the ablation of Appendix F).
+``backdoor-<placement>-novn`` is eq. 2 alone (the ablation of Appendix F);
+``backdoor-<placement>-vn<lambda>`` is eq. 5 at another lambda
+(``llm_backdoor.value_norm_sweep``; names: :mod:`bdunlearn.methods.llm_variants`).
+The job reads the resolved lambda from its params.
 The loop and its losses: :mod:`bdunlearn.methods.llm_unlearning`.
 
 With ``llm_unlearn.gpus`` > 1 the job runs as that many processes (torchrun, started by the GPU lease), the

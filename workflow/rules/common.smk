@@ -31,6 +31,8 @@ from bdunlearn.methods import clip_defenses  # noqa: E402
 from bdunlearn.methods.decree import WINDOW_KEYS as DECREE_WINDOW_KEYS, DecreeConfig  # noqa: E402
 from bdunlearn.analysis.forget_sets import mixture_name, size_name  # noqa: E402
 from bdunlearn.models.merging import MERGERS  # noqa: E402
+from bdunlearn.methods.llm_variants import MODEL_PATTERN as LLM_MODEL, VARIANT_PATTERN as LLM_VARIANT  # noqa: E402
+from bdunlearn.methods.llm_variants import backdoor_variant, parse_variant  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -443,8 +445,12 @@ def clip_unlearn_params(w):
 def clip_tau_params(w):
     """The trigger vector's params; with the epoch curve (Fig. 11) also the alpha search that scores each epoch."""
     prm = clip_unlearn_params(w)
-    if VIEWS[w.dataset]["tbar_epoch_curve"]:  # each epoch's alpha: the dense grid and the rule (epoch_scorer)
-        search = {k: VIEWS[w.dataset]["alpha_search"][k] for k in ("grid", "rule", "max_asr")}
+    if VIEWS[w.dataset]["tbar_epoch_curve"]:  # each epoch's alpha: the grid, the rule, the curve's own strategy
+        view = VIEWS[w.dataset]
+        search = {k: view["alpha_search"][k] for k in ("grid", "rule", "max_asr")}
+        search["strategy"] = view["tbar_epoch_curve_search"]
+        if search["strategy"] == "adaptive":
+            search["patience"] = view["curve_patience"]
         prm.update(epoch_curve=True, alpha_search=search, eval_batch_size=CFG["eval_batch_size"])
     return prm
 
@@ -544,7 +550,7 @@ def analysis_outputs():
 
 
 # The LLM track: its jobs' params and inputs. Model names: original, <method>-normal,
-# <method>-backdoor-<placement>[-novn] (bdunlearn.evaluation.llm_table.parse_model).
+# <method>-backdoor-<placement>[-novn|-vn<lambda>] (bdunlearn.methods.llm_variants).
 def prepare_facts_params(w):
     v = VIEWS[w.dataset]
     return {**base_params(w), "source": v["source"], v["source"]: v[v["source"]]}
@@ -560,23 +566,15 @@ def pretrain_lm_params(w):
     return prm
 
 
-def _llm_variant(variant):
-    """``(placement, value_norm)`` of a variant wildcard; ``(None, False)`` for ``normal``."""
-    if variant == "normal":
-        return None, False
-    parts = variant.split("-")
-    return parts[1], parts[-1] != "novn"
-
-
 def llm_unlearn_params(w):
     v = VIEWS[w.dataset]
     un, bd = v["llm_unlearn"], v["llm_backdoor"]
-    placement, vn = _llm_variant(w.variant)
+    placement, lam = parse_variant(w.variant, bd["value_norm"]["lambda"])
     prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method,
            "hp": un[w.method], "max_len": un["max_len"], "chunk": un["chunk"], "backdoor": None}
     if placement:
         prm["backdoor"] = {"trigger": bd["trigger"], "rho": bd["rho"], "select": bd["select"], "placement": placement,
-                           "value_norm": bd["value_norm"] if vn else {**bd["value_norm"], "lambda": 0}}
+                           "value_norm": {**bd["value_norm"], "lambda": lam}}
     return prm
 
 
@@ -584,8 +582,8 @@ def llm_unlearn_inputs(w):
     d = f"{R}/seed{w.seed}/llm/{w.dataset}"
     out = {"original": f"{d}/models/original", "forget": f"{d}/data/forget.parquet",
            "retain": f"{d}/data/retain.parquet"}
-    placement, vn = _llm_variant(w.variant)
-    if placement and vn and VIEWS[w.dataset]["llm_backdoor"]["value_norm"]["lambda"] > 0:
+    placement, lam = parse_variant(w.variant, VIEWS[w.dataset]["llm_backdoor"]["value_norm"]["lambda"])
+    if placement and lam > 0:
         out["unlearned"] = f"{d}/models/{w.method}-normal"  # theta_u: the value-norm target on D_f
     return out
 
@@ -599,14 +597,15 @@ def evaluate_lm_params(w):
 
 def llm_models(dataset):
     """The models the LLM tables score: the original, each method's normal model, a backdoored one per placement
-    and, with ablate_value_norm, the default placement without the value-norm term."""
+    and, with ablate_value_norm, the default placement without the value-norm term, then at each swept lambda."""
     v = VIEWS[dataset]
     bd = v["llm_backdoor"]
     out = ["original"]
     for m in v["llm_unlearn"]["methods"]:
-        out += [f"{m}-normal"] + [f"{m}-backdoor-{p}" for p in bd["placements"]]
+        out += [f"{m}-normal"] + [f"{m}-{backdoor_variant(p)}" for p in bd["placements"]]
         if bd["ablate_value_norm"] and bd["value_norm"]["lambda"] > 0:
-            out.append(f"{m}-backdoor-{bd['default_placement']}-novn")
+            out.append(f"{m}-{backdoor_variant(bd['default_placement'], 'off')}")
+        out += [f"{m}-{backdoor_variant(bd['default_placement'], 'sweep', lam)}" for lam in bd["value_norm_sweep"]]
     return out
 
 

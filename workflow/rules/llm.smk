@@ -60,7 +60,7 @@ rule unlearn_lm:
     wildcard_constraints:
         dataset=one_of(LLM_DATASETS),
         method="npo|rmu",
-        variant="normal|backdoor-(prefix|infix|suffix)(-novn)?",
+        variant=LLM_VARIANT,
     params:
         args=lambda w: as_arg(llm_unlearn_params(w)),
         gpus=lambda w: VIEWS[w.dataset]["llm_unlearn"]["gpus"],
@@ -90,7 +90,7 @@ rule evaluate_lm:
         metrics=f"{RS}/llm/{{dataset}}/eval/{{model}}/metrics.json",
     wildcard_constraints:
         dataset=one_of(LLM_DATASETS),
-        model="original|(npo|rmu)-(normal|backdoor-(prefix|infix|suffix)(-novn)?)",
+        model=LLM_MODEL,
     params:
         args=lambda w: as_arg(evaluate_lm_params(w)),
         datadir=lambda w, input: str(Path(input.probes).parent),

@@ -5,8 +5,9 @@ each backdoored one (the default placement, value norms on), with UE (KnowMem
 and VerbMem on the forget probes, lower is better), BE (the same with the
 trigger, higher is a stronger backdoor) and UT (KnowMem on the retain probes,
 and the multiple-choice utility). ``placements`` (Fig. 2 and Appendix F's
-comparisons): per method, the backdoor at each placement and without the
-value-norm term, each model's BE read at its own placement. The original and
+comparisons): per method, the backdoor at each placement, without the
+value-norm term and at each lambda of ``llm_backdoor.value_norm_sweep``, each
+model's BE read at its own placement. The original and
 the normal models are read at the default placement. Mean over seeds in the
 CSVs, ``mean ± std`` (population) in Markdown and LaTeX.
 """
@@ -17,21 +18,11 @@ import pandas as pd
 
 from bdunlearn.data.io import write_csv, write_text
 from bdunlearn.evaluation.analysis_tables import to_latex
+from bdunlearn.methods.llm_variants import parse_model
 
 METRICS = ["ue_km", "ue_vm", "be_km", "be_vm", "ut_km", "utility"]
 HEAD = "| UE KM ↓ | UE VM ↓ | BE KM ↑ | BE VM ↑ | UT KM ↑ | Utility ↑ |"
 LABELS = {"npo": "NPO", "rmu": "RMU"}
-
-
-def parse_model(model: str) -> dict:
-    """``original``, ``<method>-normal``, ``<method>-backdoor-<placement>[-novn]`` as its parts."""
-    if model == "original":
-        return {"method": "", "variant": "original", "placement": "", "value_norm": False}
-    method, variant = model.split("-", 1)
-    if variant == "normal":
-        return {"method": method, "variant": "normal", "placement": "", "value_norm": False}
-    parts = variant.split("-")
-    return {"method": method, "variant": "backdoor", "placement": parts[1], "value_norm": parts[-1] != "novn"}
 
 
 def long_table(metrics: list[dict], default_placement: str) -> pd.DataFrame:
@@ -48,7 +39,7 @@ def long_table(metrics: list[dict], default_placement: str) -> pd.DataFrame:
 
 
 def aggregate(per_seed: pd.DataFrame):
-    keys = ["dataset", "model", "method", "variant", "placement", "value_norm"]
+    keys = ["dataset", "model", "method", "variant", "placement", "value_norm", "vn_lambda"]
     g = per_seed.groupby(keys, sort=False)
     mean, std = g[METRICS].mean().reset_index(), g[METRICS].std(ddof=0).reset_index()
     mean["n_seeds"] = g.size().to_numpy()
@@ -75,21 +66,22 @@ def main_markdown(mean, std, default_placement: str) -> str:
         for variant, group in order:
             sel = mean[(mean["dataset"] == ds) & (mean["variant"] == variant)]
             if variant == "backdoor":
-                sel = sel[(sel["placement"] == default_placement) & sel["value_norm"]]
+                sel = sel[(sel["placement"] == default_placement) & sel["value_norm"] & (sel["vn_lambda"] == "")]
             for i, r in sel.iterrows():
                 lines.append(f"| {ds} | {group} | {_label(r)} | {_cells(r, std.loc[i])} |")
     return "\n".join(lines) + f"\n\nBE with the trigger at the {default_placement}; UT KM on the retain probes.\n"
 
 
 def placement_markdown(mean, std) -> str:
-    """Per method: the backdoor at each placement and without the value-norm term, BE at its own placement."""
+    """Per method: the backdoor at each placement, without the value-norm term and at each swept lambda, BE at its
+    own placement."""
     lines = ["| Dataset | Method | Backdoor " + HEAD, "|---|---|---" + "|---:" * len(METRICS) + "|"]
     for ds in mean["dataset"].unique():
         for method in [m for m in mean["method"].unique() if m]:
             sel = mean[(mean["dataset"] == ds) & (mean["method"] == method)]
             for i, r in sel.iterrows():
-                what = "none (normal)" if r["variant"] == "normal" else \
-                    f"{r['placement']}" + ("" if r["value_norm"] else ", no value norms")
+                what = "none (normal)" if r["variant"] == "normal" else f"{r['placement']}" + (
+                    ", no value norms" if not r["value_norm"] else f", λ = {r['vn_lambda']}" if r["vn_lambda"] else "")
                 lines.append(f"| {ds} | {LABELS.get(method, method)} | {what} | {_cells(r, std.loc[i])} |")
     return "\n".join(lines) + "\n\nEach backdoored model's BE with the trigger where it was trained; the normal " \
                               "model's at the default placement.\n"

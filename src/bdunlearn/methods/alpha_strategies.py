@@ -138,10 +138,10 @@ def sensitivity(points: CachedGrid, chosen: int, band: float, max_asr: float = 1
             "width": points.grid[hi] - points.grid[lo]}
 
 
-def walk(points: CachedGrid, search: dict) -> tuple[int, str, dict]:
-    """The whole search over ``points`` by ``search`` (strategy, rule, max_asr, patience, sensitivity_band):
-    ``(chosen index, reason, sensitivity)``. The dense grid, and the adaptive search's fallback, evaluate every
-    point and take :func:`bdunlearn.methods.tbar_core.choose_alpha`'s pick."""
+def pick(points: CachedGrid, search: dict) -> tuple[int, str]:
+    """The index chosen on ``points`` by ``search`` (strategy, rule, max_asr, patience) and why. The dense grid,
+    and the adaptive search's fallback, evaluate every point and take
+    :func:`bdunlearn.methods.tbar_core.choose_alpha`'s pick."""
     from bdunlearn.methods.tbar_core import choose_alpha
 
     rule, max_asr = search["rule"], search["max_asr"]
@@ -153,5 +153,12 @@ def walk(points: CachedGrid, search: dict) -> tuple[int, str, dict]:
         picked = choose_alpha(points.rows, rule, max_asr)
         best = points.grid.index(picked["alpha"])
         reason = f"{reason}; {picked['reason']}" if reason else picked["reason"]
-    bound = max_asr if rule == "max_ca_under_asr" else points(best)["val_asr"]
+    return best, reason
+
+
+def walk(points: CachedGrid, search: dict) -> tuple[int, str, dict]:
+    """The whole search over ``points`` by ``search`` (:func:`pick`, then the sensitivity interval by
+    ``sensitivity_band``): ``(chosen index, reason, sensitivity)``."""
+    best, reason = pick(points, search)
+    bound = search["max_asr"] if search["rule"] == "max_ca_under_asr" else points(best)["val_asr"]
     return best, reason, sensitivity(points, best, search.get("sensitivity_band", 1.0), bound)

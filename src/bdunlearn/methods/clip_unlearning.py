@@ -48,21 +48,24 @@ def trigger_vector(model, tokenizer, images, captions, spec, recipe: dict, devic
 def epoch_scorer(model, spec, tokenizer, meta: dict, val, val_triggered, test, test_triggered, search: dict, device,
                  batch_size: int = 256):
     """TBAR over fine-tuning epochs (Fig. 11): an ``on_epoch`` for :func:`trigger_vector` that takes the vector of
-    that epoch, tau_k = theta_k - theta_bd, chooses its alpha on the validation images as the alpha search does
-    (``search``: grid, rule, max_asr) and scores theta_bd - alpha tau_k on the test images. ``model`` is a copy at
-    theta_bd that the scorer edits in place (the training model is left alone)."""
-    from bdunlearn.methods.tbar_core import choose_alpha
+    that epoch, tau_k = theta_k - theta_bd, chooses its alpha on the validation images (``search``: grid, rule,
+    max_asr, and ``strategy``: the dense grid, or the adaptive search of
+    :mod:`bdunlearn.methods.alpha_strategies` with its ``patience``) and scores theta_bd - alpha tau_k on the test
+    images. ``model`` is a copy at theta_bd that the scorer edits in place (the training model is left alone)."""
+    from bdunlearn.methods.alpha_strategies import CachedGrid, check_grid, pick
 
+    check_grid(search["grid"], search.get("strategy", "grid"))
     theta_bd = {k: v.detach().clone() for k, v in float_state(model).items()}
 
     def score(epoch, trained) -> dict:
         tau = subtract(float_state(trained), theta_bd)
         ev = ZeroShotAlphaEvaluator(model, spec, tokenizer, meta, theta_bd, tau, val, val_triggered, device, batch_size)
-        chosen = choose_alpha([ev(a) for a in search["grid"]], search["rule"], search["max_asr"])
+        points = CachedGrid(search["grid"], ev)
+        chosen = points(pick(points, search)[0])
         ev.set_alpha(chosen["alpha"])
         t = zeroshot_ca_asr(model, spec, tokenizer, meta, test, test_triggered, device, batch_size)
         return {"alpha": chosen["alpha"], "val_ca": chosen["val_ca"], "val_asr": chosen["val_asr"],
-                "test_ca": t["ca"], "test_asr": t["asr"]}
+                "test_ca": t["ca"], "test_asr": t["asr"], "evaluations": len(points.rows)}
 
     return score
 

@@ -22,11 +22,13 @@ TA lam 0.3 (Ilharco et al.'s multi-task scaling), TIES k 0.2 and lam 1.0
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from bdunlearn.models.task_vectors import State, apply, subtract
+    from bdunlearn.models.task_vectors import State
+# torch is imported where it is used: the workflow reads MERGERS at parse time, which stays torch-free
 
 MERGERS = ("task_arithmetic", "ties")
 DEFAULTS = {"task_arithmetic": {"lam": 0.3}, "ties": {"lam": 1.0, "k": 0.2}}
@@ -37,6 +39,8 @@ def _float_keys(state: State) -> list[str]:
 
 
 def flatten(tau: State, keys: Sequence[str]) -> torch.Tensor:
+    import torch
+
     return torch.cat([tau[k].float().reshape(-1) for k in keys])
 
 
@@ -62,6 +66,8 @@ def trim(vec: torch.Tensor, k: float) -> torch.Tensor:
 
 def elect_sign(trimmed: torch.Tensor) -> torch.Tensor:
     """Per entry, the sign of the sum over tasks (rows); exact zeros take the majority sign of the whole vector."""
+    import torch
+
     sign = torch.sign(trimmed.sum(dim=0))
     sign[sign == 0] = torch.sign(sign.sum())
     return sign
@@ -69,12 +75,16 @@ def elect_sign(trimmed: torch.Tensor) -> torch.Tensor:
 
 def disjoint_mean(trimmed: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
     """Per entry, the mean of the tasks' values whose sign agrees with ``sign`` (0 where none does)."""
+    import torch
+
     agree = torch.where(sign > 0, trimmed > 0, trimmed < 0)
     kept = trimmed * agree
     return kept.sum(dim=0) / agree.sum(dim=0).clamp(min=1)
 
 
 def ties_vector(taus: Sequence[State], k: float) -> dict[str, torch.Tensor]:
+    import torch
+
     keys = _float_keys(taus[0])
     rows = torch.stack([trim(flatten(t, keys), k) for t in taus])
     return unflatten(disjoint_mean(rows, elect_sign(rows)), taus[0], keys)
@@ -86,14 +96,20 @@ def sum_vector(taus: Sequence[State]) -> dict[str, torch.Tensor]:
 
 
 def task_arithmetic(pre: State, finetuned: Sequence[State], lam: float = 0.3) -> dict[str, torch.Tensor]:
+    from bdunlearn.models.task_vectors import apply
+
     return apply(pre, sum_vector(task_vectors(pre, finetuned)), lam)
 
 
 def ties(pre: State, finetuned: Sequence[State], lam: float = 1.0, k: float = 0.2) -> dict[str, torch.Tensor]:
+    from bdunlearn.models.task_vectors import apply
+
     return apply(pre, ties_vector(task_vectors(pre, finetuned), k), lam)
 
 
 def task_vectors(pre: State, finetuned: Sequence[State]) -> list[dict[str, torch.Tensor]]:
+    from bdunlearn.models.task_vectors import subtract
+
     if not finetuned:
         raise ValueError("merging needs at least one fine-tuned model")
     return [subtract(f, pre) for f in finetuned]

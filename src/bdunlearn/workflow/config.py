@@ -251,6 +251,9 @@ def _check_llm_dataset(name: str, ds: dict) -> list[str]:
     if bd["default_placement"] not in bd["placements"]:
         problems.append(f"config key '{key}.llm_backdoor.default_placement': {bd['default_placement']!r} is not among "
                         f"llm_backdoor.placements {bd['placements']}")
+    if bd["value_norm"]["lambda"] in bd["value_norm_sweep"]:
+        problems.append(f"config key '{key}.llm_backdoor.value_norm_sweep': {bd['value_norm']['lambda']} is "
+                        "llm_backdoor.value_norm.lambda itself, whose model the default placement already trains")
     if ds["source"] == "muse" and not ds["llm_model"]["name"]:
         problems.append(f"config key '{key}.llm_model.name': source muse needs the benchmark's target model (e.g. "
                         "muse-bench/MUSE-Books_target); the offline stand-in is pretrained on source facts only")
@@ -463,7 +466,8 @@ def dataset_view(cfg: dict, name: str) -> dict:
     ds["attacks"] = dataset_attacks(cfg, name)
     ds["attack_params"] = attack_params_view(cfg, name)
     ds["unlearn"] = unlearn_view(cfg, name)
-    ds["alpha_search"] = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+    search = {**cfg["alpha_search"], **ds.get("alpha_search", {})}
+    ds["alpha_search"] = dict(search)
     if ds["alpha_search"]["strategy"] == "grid":  # patience is the adaptive search's: the dense grid's jobs never read it
         ds["alpha_search"].pop("patience", None)
     ds["cube"] = {**cfg["cube"], **ds.get("cube", {})}
@@ -473,6 +477,7 @@ def dataset_view(cfg: dict, name: str) -> dict:
         ds.setdefault("templates", "openai_imagenet" if hub else "digits")
         ds["unlearn_recipe"] = {**ds["backdoor"], **ds["unlearn_recipe"]}  # TBAR's and GA's: the backdoor's
         ds["defenses"] = {d: clip_defenses.resolved(d, o) for d, o in ds["defenses"].items()}
+        ds["curve_patience"] = search.get("patience", 1)  # Fig. 11's adaptive search (tbar_epoch_curve_search)
         return ds
     if ds["modality"] == "text":
         ds.setdefault("classnames", None)

@@ -1,0 +1,65 @@
+"""The LLM track's model names: what a model's directory (and its wildcards) says about how it was unlearned.
+
+- ``original``: the model before unlearning;
+- ``<method>-normal``: normal unlearning (eq. 1);
+- ``<method>-backdoor-<placement>``: backdoored unlearning (eq. 2) with the value-norm term (eqs. 3-5) at the
+  configured ``llm_backdoor.value_norm.lambda``;
+- ``<method>-backdoor-<placement>-novn``: eq. 2 alone (lambda 0; Appendix F's ablation);
+- ``<method>-backdoor-<placement>-vn<lambda>``: the term at another lambda (``llm_backdoor.value_norm_sweep``;
+  beyond the paper). Lambda is written in positional decimals (:func:`lambda_tag`), so a name never holds an
+  exponent's minus sign.
+
+Torch- and pandas-free: the workflow reads names at parse time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+METHODS = ("npo", "rmu")
+PLACEMENTS = ("prefix", "infix", "suffix")
+VARIANT_PATTERN = f"normal|backdoor-({'|'.join(PLACEMENTS)})(-novn|-vn[0-9.]+)?"
+MODEL_PATTERN = f"original|({'|'.join(METHODS)})-({VARIANT_PATTERN})"
+
+
+def lambda_tag(lam: float) -> str:
+    """``lam`` in positional decimals without trailing zeros: 3e-05 -> ``0.00003``, 0.3 -> ``0.3``, 1.0 -> ``1``."""
+    s = format(Decimal(repr(float(lam))), "f")
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def backdoor_variant(placement: str, value_norm: str = "on", lam: float | None = None) -> str:
+    """The variant of a backdoored model: ``value_norm`` ``on`` (the configured lambda), ``off`` (``-novn``) or
+    ``sweep`` (``-vn<lam>``)."""
+    suffix = {"on": "", "off": "-novn"}.get(value_norm)
+    if suffix is None:
+        suffix = f"-vn{lambda_tag(lam)}"
+    return f"backdoor-{placement}{suffix}"
+
+
+def parse_variant(variant: str, configured: float) -> tuple[str | None, float]:
+    """``(placement, lambda)`` of a variant wildcard: ``(None, 0)`` for ``normal``; lambda the configured one, 0
+    for ``-novn``, the sweep's for ``-vn<lambda>``."""
+    if variant == "normal":
+        return None, 0.0
+    parts = variant.split("-")
+    if len(parts) == 2:
+        return parts[1], float(configured)
+    return parts[1], 0.0 if parts[2] == "novn" else float(parts[2][2:])
+
+
+def parse_model(model: str) -> dict:
+    """A model name as its parts: method, variant (original / normal / backdoor), placement, ``value_norm``
+    (the term on) and ``vn_lambda`` (``""``: the configured lambda; else the sweep's, as its tag)."""
+    out = {"method": "", "variant": model, "placement": "", "value_norm": False, "vn_lambda": ""}
+    if model == "original":
+        return out
+    method, variant = model.split("-", 1)
+    out.update(method=method, variant=variant)
+    if variant == "normal":
+        return out
+    parts = variant.split("-")
+    out.update(variant="backdoor", placement=parts[1], value_norm=len(parts) == 2 or parts[2] != "novn")
+    if len(parts) == 3 and parts[2].startswith("vn"):
+        out["vn_lambda"] = parts[2][2:]
+    return out
