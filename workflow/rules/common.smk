@@ -31,7 +31,8 @@ from bdunlearn.methods import clip_defenses  # noqa: E402
 from bdunlearn.methods.decree import WINDOW_KEYS as DECREE_WINDOW_KEYS, DecreeConfig  # noqa: E402
 from bdunlearn.analysis.forget_sets import mixture_name, size_name  # noqa: E402
 from bdunlearn.models.merging import MERGERS  # noqa: E402
-from bdunlearn.methods.llm_variants import MODEL_PATTERN as LLM_MODEL, VARIANT_PATTERN as LLM_VARIANT  # noqa: E402
+from bdunlearn.methods.llm_variants import METHODS as LLM_METHODS, MODEL_PATTERN as LLM_MODEL  # noqa: E402
+from bdunlearn.methods.llm_variants import VARIANT_PATTERN as LLM_VARIANT  # noqa: E402
 from bdunlearn.methods.llm_variants import backdoor_variant, parse_variant  # noqa: E402
 
 try:

@@ -59,7 +59,7 @@ rule unlearn_lm:
         report=f"{RS}/llm/{{dataset}}/models/{{method}}-{{variant}}.json",
     wildcard_constraints:
         dataset=one_of(LLM_DATASETS),
-        method="npo|rmu",
+        method="|".join(LLM_METHODS),
         variant=LLM_VARIANT,
     params:
         args=lambda w: as_arg(llm_unlearn_params(w)),
@@ -148,7 +148,7 @@ rule analyze_sinks:
         summary=f"{RS}/llm/{{dataset}}/sinks/{{method}}/sinks.json",
     wildcard_constraints:
         dataset=one_of(LLM_DATASETS),
-        method="npo|rmu",
+        method="|".join(LLM_METHODS),
     params:
         args=lambda w: as_arg(analyze_sinks_params(w)),
         datadir=lambda w, input: str(Path(input.forget).parent),

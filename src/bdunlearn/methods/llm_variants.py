@@ -37,15 +37,19 @@ def backdoor_variant(placement: str, value_norm: str = "on", lam: float | None =
     return f"backdoor-{placement}{suffix}"
 
 
+def _backdoor_parts(variant: str) -> tuple[str, str]:
+    """``backdoor-<placement>[-<suffix>]`` -> ``(placement, suffix)``; suffix ``""``, ``novn`` or ``vn<lambda>``."""
+    parts = variant.split("-")
+    return parts[1], parts[2] if len(parts) == 3 else ""
+
+
 def parse_variant(variant: str, configured: float) -> tuple[str | None, float]:
     """``(placement, lambda)`` of a variant wildcard: ``(None, 0)`` for ``normal``; lambda the configured one, 0
     for ``-novn``, the sweep's for ``-vn<lambda>``."""
     if variant == "normal":
         return None, 0.0
-    parts = variant.split("-")
-    if len(parts) == 2:
-        return parts[1], float(configured)
-    return parts[1], 0.0 if parts[2] == "novn" else float(parts[2][2:])
+    placement, suffix = _backdoor_parts(variant)
+    return placement, float(configured) if not suffix else 0.0 if suffix == "novn" else float(suffix[2:])
 
 
 def parse_model(model: str) -> dict:
@@ -58,8 +62,7 @@ def parse_model(model: str) -> dict:
     out.update(method=method, variant=variant)
     if variant == "normal":
         return out
-    parts = variant.split("-")
-    out.update(variant="backdoor", placement=parts[1], value_norm=len(parts) == 2 or parts[2] != "novn")
-    if len(parts) == 3 and parts[2].startswith("vn"):
-        out["vn_lambda"] = parts[2][2:]
+    placement, suffix = _backdoor_parts(variant)
+    out.update(variant="backdoor", placement=placement, value_norm=suffix != "novn",
+               vn_lambda=suffix[2:] if suffix.startswith("vn") else "")
     return out
