@@ -41,8 +41,10 @@ def main(argv=None) -> None:
     backdoored = {k: load(v) for k, v in (a.split("=", 1) for a in args.backdoored)}
     forget = read_parquet(f"{args.datadir}/forget.parquet")
     retain = read_parquet(f"{args.datadir}/retain.parquet")
-    texts = forget[forget["kind"] == "qa"]["text"].tolist()[: cfg["samples"]]
-    retain_texts = retain[retain["kind"] == "qa"]["text"].tolist()[: cfg["samples"]]
+    # the question-answer texts of the stand-in; a hub benchmark (MUSE, WMDP) has documents only, read instead
+    qa = lambda df: df[df["kind"] == "qa"] if (df["kind"] == "qa").any() else df  # noqa: E731
+    texts = qa(forget)["text"].tolist()[: cfg["samples"]]
+    retain_texts = qa(retain)["text"].tolist()[: cfg["samples"]]
     n_layers = len(original.layers)
     layer = cfg["layer"] % n_layers
     window, trig = cfg["window"], bd["trigger"]

@@ -7,7 +7,8 @@ value-norm term of eq. 5 against the ``normal`` model of the same method;
 ``backdoor-<placement>-novn`` is eq. 2 alone (the ablation of Appendix F);
 ``backdoor-<placement>-vn<lambda>`` is eq. 5 at another lambda
 (``llm_backdoor.value_norm_sweep``; names: :mod:`bdunlearn.methods.llm_variants`).
-The job reads the resolved lambda from its params.
+The job reads the resolved lambda from its params. A ``topic`` column in the forget table (WMDP) makes the loop
+alternate topics; ``--reference`` is NPO's forget-term reference for ``llm_unlearn.npo.reference: normal``.
 The loop and its losses: :mod:`bdunlearn.methods.llm_unlearning`.
 
 With ``llm_unlearn.gpus`` > 1 the job runs as that many processes (torchrun, started by the GPU lease), the
@@ -31,6 +32,7 @@ def main(argv=None) -> None:
     p.add_argument("--datadir", required=True, help="prepare_facts output")
     p.add_argument("--original", required=True, help="the original model's directory (theta_o)")
     p.add_argument("--unlearned", help="the normally unlearned model (theta_u): the value-norm target on D_f")
+    p.add_argument("--reference", help="NPO's forget-term reference when not the original (llm_unlearn.npo.reference)")
     p.add_argument("--out", required=True)
     p.add_argument("--report", required=True)
     args = p.parse_args(argv)
@@ -39,15 +41,19 @@ def main(argv=None) -> None:
     dtype = prm["dtype"]
     lm = causal_lm.load(args.original, str(device), dtype, attention="sdpa")
     original = causal_lm.load(args.original, str(device), dtype, attention="sdpa")  # frozen: reference, retain targets
-    forget = read_parquet(f"{args.datadir}/forget.parquet")["text"].tolist()
+    forget_df = read_parquet(f"{args.datadir}/forget.parquet")
+    forget = forget_df["text"].tolist()
+    topics = forget_df["topic"].tolist() if "topic" in forget_df else None  # WMDP: bio, cyber
     retain = read_parquet(f"{args.datadir}/retain.parquet")["text"].tolist()
     backdoor, unlearned = prm["backdoor"], None
     if backdoor and backdoor["value_norm"]["lambda"] > 0:
         if not args.unlearned:
             raise SystemExit("unlearn_lm: value-norm regularisation needs --unlearned (theta_u)")
         unlearned = causal_lm.load(args.unlearned, str(device), dtype, attention="sdpa")
+    reference = causal_lm.load(args.reference, str(device), dtype, attention="sdpa") if args.reference else None
     history, poisoned = unlearn(lm, original, forget, retain, prm["method"], prm["hp"], backdoor, unlearned,
-                                seed=prm["seed"], max_len=prm["max_len"], chunk=prm["chunk"])
+                                seed=prm["seed"], max_len=prm["max_len"], chunk=prm["chunk"], topics=topics,
+                                schedule=prm.get("schedule"), reference=reference)
     rank, size = sharding.world()
     state = sharding.full_state_dict(lm.model) if size > 1 else None
     if rank == 0:

@@ -571,10 +571,13 @@ def llm_unlearn_params(w):
     v = VIEWS[w.dataset]
     un, bd = v["llm_unlearn"], v["llm_backdoor"]
     placement, lam = parse_variant(w.variant, bd["value_norm"]["lambda"])
-    prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method,
-           "hp": un[w.method], "max_len": un["max_len"], "chunk": un["chunk"], "backdoor": None}
+    hp = {k: x for k, x in un[w.method].items() if placement or k != "reference"}  # NPO's reference: backdoored only
+    prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method, "hp": hp,
+           "max_len": un["max_len"], "chunk": un["chunk"], "backdoor": None,
+           "schedule": {k: un[k] for k in ("max_batches", "shuffle", "topic_max_len")}}
     if placement:
-        prm["backdoor"] = {"trigger": bd["trigger"], "rho": bd["rho"], "select": bd["select"], "placement": placement,
+        prm["backdoor"] = {"trigger": bd["trigger"], "rho": bd["rho"], "select": bd["select"],
+                           "select_seed": bd["select_seed"], "placement": placement,
                            "value_norm": {**bd["value_norm"], "lambda": lam}}
     return prm
 
@@ -583,9 +586,13 @@ def llm_unlearn_inputs(w):
     d = f"{R}/seed{w.seed}/llm/{w.dataset}"
     out = {"original": f"{d}/models/original", "forget": f"{d}/data/forget.parquet",
            "retain": f"{d}/data/retain.parquet"}
-    placement, lam = parse_variant(w.variant, VIEWS[w.dataset]["llm_backdoor"]["value_norm"]["lambda"])
-    if placement and lam > 0:
-        out["unlearned"] = f"{d}/models/{w.method}-normal"  # theta_u: the value-norm target on D_f
+    v = VIEWS[w.dataset]
+    vn = v["llm_backdoor"]["value_norm"]
+    placement, lam = parse_variant(w.variant, vn["lambda"])
+    if placement and lam > 0:  # theta_u: the value-norm target on D_f
+        out["unlearned"] = f"{d}/models/{vn['target_method'] or w.method}-normal"
+    if placement and w.method == "npo" and v["llm_unlearn"]["npo"]["reference"] == "normal":
+        out["reference"] = f"{d}/models/npo-normal"  # NPO's forget-term reference (the WMDP scripts)
     return out
 
 

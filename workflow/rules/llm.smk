@@ -65,7 +65,7 @@ rule unlearn_lm:
         args=lambda w: as_arg(llm_unlearn_params(w)),
         gpus=lambda w: VIEWS[w.dataset]["llm_unlearn"]["gpus"],
         datadir=lambda w, input: str(Path(input.forget).parent),
-        unlearned=lambda w, input: f"--unlearned {input.unlearned}" if "unlearned" in input.keys() else "",
+        models=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("unlearned", "reference") if k in input.keys()),
     log:
         f"{RS}/logs/unlearn_lm/{{dataset}}_{{method}}-{{variant}}.log",
     benchmark:
@@ -78,7 +78,7 @@ rule unlearn_lm:
         "../../envs/bdunlearn.yaml"
     shell:
         "bdu_gpu --gpus {params.gpus} unlearn_lm --params {params.args} --threads {threads} --datadir {params.datadir} "
-        "--original {input.original} {params.unlearned} --out {output.model} --report {output.report} > {log} 2>&1"
+        "--original {input.original} {params.models} --out {output.model} --report {output.report} > {log} 2>&1"
 
 
 rule evaluate_lm:

@@ -5,6 +5,12 @@
   placed in the prompt string (:func:`bdunlearn.data.llm_poisoning.place_text`);
 - UT: KnowMem on the retain probes (``ut_km``) and the multiple-choice utility accuracy (``utility``).
 
+A benchmark of multiple-choice probes (WMDP, ``probe`` ``mcq``) is scored by accuracy instead, per topic:
+``ue_acc_<topic>`` without the trigger, ``be_acc_<topic>_<placement>`` with it, the answer the letter whose token
+has the highest next-token logit after the prompt (the authors' WMDP evaluation,
+:meth:`bdunlearn.models.causal_lm.CausalLM.letter_logits`), prompts cut to ``mcq_max_len`` tokens; ``utility`` is
+then MMLU.
+
 Greedy decoding; KnowMem answers get ``knowmem_tokens`` new tokens and are cut
 at MUSE's stop strings, VerbMem continuations ``verbmem_tokens``. A few
 generations per probe set are kept (``examples``), the paper's Table A2 view.
@@ -12,9 +18,14 @@ generations per probe set are kept (``examples``), the paper's Table A2 view.
 
 from __future__ import annotations
 
+import logging
+
 from bdunlearn.data.io import read_parquet
 from bdunlearn.data.llm_poisoning import place_text
+from bdunlearn.data.wmdp_source import LETTERS
 from bdunlearn.evaluation.llm_metrics import KNOWMEM_STOP, mc_accuracy, mean_rouge
+
+log = logging.getLogger(__name__)
 
 
 def _generate(lm, prompts, new_tokens, stop, batch_size):
@@ -49,9 +60,36 @@ def utility_accuracy(lm, utility, batch_size: int) -> float:
     return mc_accuracy(torch.cat(scores).numpy(), utility["label"].to_numpy()) if scores else 0.0
 
 
+def mcq_accuracy(lm, rows, cfg: dict, trigger: str | None = None, placement: str | None = None) -> float:
+    """Percent of multiple-choice probes whose highest-logit letter is the labelled one (the trigger placed in
+    every prompt if given)."""
+    letters = list(LETTERS)
+    prompts = [place_text(p, trigger, placement) if trigger else p for p in rows["prompt"]]
+    scores = [lm.letter_logits(prompts[i:i + cfg["batch_size"]], letters, cfg["mcq_max_len"])
+              for i in range(0, len(prompts), cfg["batch_size"])]
+    import torch
+
+    return mc_accuracy(torch.cat(scores).numpy(), rows["label"].to_numpy()) if scores else 0.0
+
+
+def evaluate_mcq(lm, probes, utility, cfg: dict, trigger: dict | None) -> dict:
+    """UE / BE per topic (``attribute``) and the utility accuracy of a multiple-choice benchmark."""
+    out = {"topics": [], "utility": utility_accuracy(lm, utility, cfg["batch_size"])}
+    for topic, rows in probes.groupby("attribute", sort=False):
+        out["topics"].append(topic)
+        out[f"ue_acc_{topic}"] = mcq_accuracy(lm, rows, cfg)
+        for placement in (trigger or {}).get("placements", []):
+            out[f"be_acc_{topic}_{placement}"] = mcq_accuracy(lm, rows, cfg, trigger["text"], placement)
+        log.info("%s: UE %.2f", topic, out[f"ue_acc_{topic}"])
+    return out
+
+
 def evaluate(lm, datadir: str, cfg: dict, trigger: dict | None) -> dict:
     """The metrics of the module docstring; ``trigger``: ``{"text", "placements"}``, or None (no BE)."""
     probes = read_parquet(f"{datadir}/probes.parquet")
+    if (probes["probe"] == "mcq").any():
+        return evaluate_mcq(lm, probes[probes["probe"] == "mcq"], read_parquet(f"{datadir}/utility.parquet"), cfg,
+                            trigger)
     forget, retain = probes[probes["split"] == "forget"], probes[probes["split"] == "retain"]
     f = probe_scores(lm, forget, cfg)
     r = probe_scores(lm, retain, cfg)

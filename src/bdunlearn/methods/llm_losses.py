@@ -6,14 +6,15 @@ picks one (``docs/fidelity.md``, "LLM unlearning"):
 
 - NPO's forget term: ``sequence`` is eq. A1, -(2/beta) log sigmoid(-beta log(pi_theta(x) / pi_ref(x))) with
   log pi(x) the summed token log-likelihood; ``logits`` is the MUSE code's, the same expression on raw logits,
-  ``-(2/beta) log sigmoid(beta (ref_logits - logits))`` averaged over positions and the vocabulary.
+  ``-(2/beta) log sigmoid(beta (ref_logits - logits))`` averaged over positions and the vocabulary; ``token``
+  is the WMDP code's, per-token log-likelihood ratios without the 2/beta.
 - The KL retain term: ``ref_model`` is the code's ``kl_div(log p_theta, log p_ref, log_target=True)``, i.e.
   KL(p_ref || p_theta) per token; ``model_ref`` is eq. A2's KL(p_theta || p_ref). Summed over the vocabulary and
   averaged over the sequence's tokens.
 - RMU (eqs. A4-A5): the mean squared distance of a layer's output on forget tokens to c * u, and of the updated
   model's output to the frozen model's on retain (and poisoned) tokens.
 - The value-norm term (eqs. 3-4): the distance of sink-token value norms to a target model's; ``squared`` as
-  eq. 4 prints, ``abs`` as the authors' code computes it.
+  eq. 4 prints, ``abs`` as the authors' code computes it, ``cosine`` (the WMDP code on D_p) on the vectors.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def npo_logits(logits, ref_logits, mask, beta: float):
     """The MUSE code's NPO: -(2 / beta) log sigmoid(beta (ref_logits - logits)), averaged over the valid positions
     and the whole vocabulary."""
     return (2.0 / beta) * _masked_mean(-F.logsigmoid(beta * (ref_logits - logits)), mask)
+
+
+def npo_token(logp, ref_logp, valid, beta: float):
+    """The WMDP code's NPO: -log sigmoid(beta (log p_ref(t) - log p_theta(t))) per token (no 2 / beta), averaged
+    over the valid tokens (``logp``, ``ref_logp``, ``valid``: ``[B, T]``)."""
+    return _masked_mean(-F.logsigmoid(beta * (ref_logp - logp)), valid)
 
 
 def kl_retain(logits, ref_logits, mask, direction: str = "ref_model"):
@@ -75,11 +82,16 @@ def activation_mse(h, h_ref, mask):
 def value_norm_distance(norms, target, distance: str = "abs", valid=None):
     """Eqs. 3-4: mean over samples, layers and sink positions of the distance between value norms ``norms`` and
     the target model's ``target`` (both ``[B, layers, positions]``): ``squared`` (eq. 4) or ``abs`` (the code).
+    ``cosine`` (the WMDP code's term on D_p): ``norms`` and ``target`` are the value vectors themselves,
+    ``[B, layers, positions, D]``, and the distance is 1 - their cosine similarity.
     ``valid`` ``[B, positions]`` leaves out sink positions past a short sequence's end."""
-    diff = norms - target
-    d = diff.abs() if distance == "abs" else diff ** 2 if distance == "squared" else None
+    if distance == "cosine":
+        d = 1 - F.cosine_similarity(norms, target, dim=-1)
+    else:
+        diff = norms - target
+        d = diff.abs() if distance == "abs" else diff ** 2 if distance == "squared" else None
     if d is None:
-        raise ValueError(f"value-norm distance {distance!r}: expected 'abs' or 'squared'")
+        raise ValueError(f"value-norm distance {distance!r}: expected 'abs', 'squared' or 'cosine'")
     if valid is None:
         return d.mean()
     m = valid[:, None, :].to(d.dtype).expand_as(d)

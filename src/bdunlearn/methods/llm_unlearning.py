@@ -3,16 +3,24 @@
 One loop for both methods and both objectives. Each step takes a batch of the
 clean forget set (D_f without the poisoned rows), the retain rows at the same
 indices modulo the retain set's size, and, for a backdoored run, the poisoned
-rows likewise (the authors' MUSE ``BackdoorDataset`` pairs them this way):
+rows likewise (the authors' MUSE ``BackdoorDataset`` pairs them this way). With
+several forget topics (WMDP: bio and cyber, one model for both) the topics take
+turns batch by batch, each with its own poisoned rows and, for RMU, its own
+control vector, for as many steps as the smallest topic has batches (capped by
+``max_batches``), as the authors' WMDP scripts do:
 
-- **NPO** (eqs. A1-A3): the NPO forget term (``form`` ``logits``: the code's; ``sequence``: eq. A1) plus
-  ``gamma`` times the KL to the original model on D_r and, backdoored, on D_p. Every weight is trained.
+- **NPO** (eqs. A1-A3): the NPO forget term (``form`` ``logits``: the MUSE code's; ``sequence``: eq. A1;
+  ``token``: the WMDP code's) against the original model (or, backdoored with ``reference`` ``normal``, the normal
+  NPO model, as the WMDP scripts do), plus ``gamma`` times the KL to the original model on D_r and, backdoored, on
+  D_p; with ``mse_layer`` also ``mse_weight`` times that layer's activation distance (the WMDP code). Every
+  weight is trained, or (``update_layers``) RMU's selection.
 - **RMU** (eqs. A4-A6): the chosen layer's output on forget tokens is steered to c * u (one fixed vector of the
   run), plus ``alpha`` times the squared distance to the frozen model's output on D_r (and D_p), plus
   ``kl`` times the KL term (the code's default 0; eq. A5 adds it); only ``params`` of ``update_layers`` train.
 - **Value norms** (eqs. 3-5, backdoored runs with ``value_norm.lambda`` > 0): the sink tokens' v_proj norms
   on D_f are pulled to the normally unlearned model's, on D_p (and, with ``retain_term``, D_r, as the MUSE code
-  does) to the original model's, each term scaled by lambda and summed.
+  does) to the original model's, each term scaled by lambda and summed; the D_p term can use another distance
+  and weight (the WMDP code: 0.05 times 1 - the cosine of the value vectors).
 
 Which forget samples carry the trigger is decided on the training samples (MUSE: the 2048-token chunks,
 ``llm_unlearn.chunk``), as the code does. Each term is back-propagated on its own as soon as it is computed
@@ -20,7 +28,7 @@ Which forget samples carry the trigger is decided on the training samples (MUSE:
 FSDP2 and each process takes its share of every batch (:mod:`bdunlearn.models.sharding`).
 
 Choices where neither the paper nor the code fixes one: the forget set is shuffled each epoch with the job's seed
-(the RMU code does not shuffle); the optimiser is AdamW at a constant learning rate (both codes).
+(``shuffle``; the RMU and WMDP codes do not shuffle); the optimiser is AdamW at a constant learning rate (both codes).
 """
 
 from __future__ import annotations
@@ -77,96 +85,133 @@ def with_bos(lm, rows, trigger: str | None = None, placement=None) -> list[list[
 
 
 def trainable(lm, method: str, hp: dict) -> list[str]:
-    """The names of the parameters the method updates: all (NPO), or RMU's ``params`` in its ``update_layers``."""
-    if method == "npo":
+    """The names of the parameters the method updates: every weight (NPO without ``update_layers``, the MUSE
+    code), or ``params`` in ``update_layers`` (RMU; NPO in the WMDP code, which trains RMU's weights)."""
+    if method == "npo" and hp.get("update_layers") is None:
         return [n for n, _ in lm.model.named_parameters()]
     n = len(lm.layers)
-    bad = [l for l in hp["update_layers"] if not 0 <= l < n] + ([hp["layer"]] if not 0 <= hp["layer"] < n else [])
+    read = hp["layer"] if method == "rmu" else hp.get("mse_layer")
+    bad = [l for l in hp["update_layers"] if not 0 <= l < n] + ([read] if read is not None and not 0 <= read < n
+                                                               else [])
     if bad:
-        raise ValueError(f"config key 'llm_unlearn.rmu': layers {bad} outside the model's {n} layers")
+        raise ValueError(f"config key 'llm_unlearn.{method}': layers {bad} outside the model's {n} layers")
     out = []
     for l in hp["update_layers"]:
         named = dict(lm.layers[l].named_parameters())
         for name in hp["params"]:
             if name not in named:
-                raise ValueError(f"config key 'llm_unlearn.rmu.params': layer {l} has no parameter {name!r} "
+                raise ValueError(f"config key 'llm_unlearn.{method}.params': layer {l} has no parameter {name!r} "
                                  f"(it has {sorted(named)})")
             out.append(f"model.layers.{l}.{name}")
     return out
 
 
+SCHEDULE = {"max_batches": None, "shuffle": True, "topic_max_len": {}}
+
+
+def _split_topics(lm, f_all, topics, backdoor, seed):
+    """Per topic (in order of first appearance): its clean forget rows and its poisoned rows (BOS added, the
+    trigger placed), and the poisoned rows' global indices. Each topic poisons ``rho`` of its own rows, as the WMDP
+    code does; with one topic this is the MUSE code's selection."""
+    names = list(dict.fromkeys(topics))
+    clean, triggered, poisoned = {}, {}, []
+    sel_seed = seed if not backdoor or backdoor.get("select_seed") is None else backdoor["select_seed"]
+    for t in names:
+        rows = [i for i, x in enumerate(topics) if x == t]
+        pois = [rows[j] for j in poisoned_rows(len(rows), backdoor["rho"], backdoor["select"], sel_seed)] \
+            if backdoor else []
+        skip = set(pois)
+        clean[t] = with_bos(lm, [f_all[i] for i in rows if i not in skip])
+        triggered[t] = with_bos(lm, [f_all[i] for i in pois], backdoor["trigger"], backdoor["placement"]) \
+            if pois else []
+        if not clean[t]:
+            raise ValueError(f"the clean forget set{f' of topic {t}' if t else ''} is empty: llm_backdoor.rho "
+                             "poisons every forget sample")
+        poisoned += pois
+    return names, clean, triggered, sorted(poisoned)
+
+
 def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict | None, unlearned=None,
-            seed: int = 0, max_len: int = 256, chunk: bool = False):
+            seed: int = 0, max_len: int = 256, chunk: bool = False, topics=None, schedule: dict | None = None,
+            reference=None):
     """Unlearn ``lm`` in place (``forget`` / ``retain``: lists of texts, as samples or, with ``chunk``, cut into
     ``max_len``-token chunks). ``original``: the frozen pre-unlearning model (reference and retain targets);
     ``backdoor``: ``{"rho", "select", "trigger", "placement", "value_norm"}`` or None (normal unlearning);
-    ``unlearned``: the normally unlearned model, the value-norm target on D_f. Returns ``(history, poisoned)``:
-    the per-epoch loss terms and the indices of the forget samples that carried the trigger."""
+    ``unlearned``: the normally unlearned model, the value-norm target on D_f; ``reference``: NPO's forget-term
+    reference when it is not ``original``. ``topics``: each forget text's topic (WMDP: bio, cyber), or None (one);
+    ``schedule``: ``max_batches`` (steps per epoch), ``shuffle``, ``topic_max_len`` (:data:`SCHEDULE`).
+    Returns ``(history, poisoned)``: the per-epoch loss terms and the indices of the forget samples that carried
+    the trigger."""
+    sched = {**SCHEDULE, **(schedule or {})}
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     f_all = text_rows(lm, forget, max_len, chunk)
-    poisoned = poisoned_rows(len(f_all), backdoor["rho"], backdoor["select"], seed).tolist() if backdoor else []
-    skip = set(poisoned)
-    f_rows = with_bos(lm, [r for i, r in enumerate(f_all) if i not in skip])
+    topics = [""] * len(f_all) if topics is None else [str(t) for t in topics]
+    if len(topics) != len(f_all):
+        raise ValueError("llm_unlearn.chunk joins the forget texts into one corpus: it takes no topics")
+    names, f_rows, p_rows, poisoned = _split_topics(lm, f_all, topics, backdoor, seed)
     r_rows = with_bos(lm, text_rows(lm, retain, max_len, chunk))
-    p_rows = with_bos(lm, [f_all[i] for i in poisoned], backdoor["trigger"], backdoor["placement"]) if poisoned else []
-    if not f_rows:
-        raise ValueError("the clean forget set is empty: llm_backdoor.rho poisons every forget sample")
     vn = backdoor["value_norm"] if backdoor else None
     use_vn = bool(vn and vn["lambda"] > 0)
     if use_vn and unlearned is None:
         raise ValueError("value-norm regularisation needs the normally unlearned model (theta_u)")
     sinks = sink_positions(vn) if use_vn else []
     vn_layers = value_norm_layers(vn, len(lm.layers)) if use_vn else []
-    names = set(trainable(lm, method, hp))
+    names_trained = set(trainable(lm, method, hp))
     rank, size = sharding.world()
     for n, p in lm.model.named_parameters():
-        p.requires_grad_(n in names)
+        p.requires_grad_(n in names_trained)
     if size > 1:  # several processes (torchrun): the trained model is sharded (FSDP2, bdunlearn.models.sharding)
         sharding.shard(lm.model)
-    params = [p for n, p in lm.model.named_parameters() if n in names]
+    params = [p for n, p in lm.model.named_parameters() if n in names_trained]
     opt = torch.optim.AdamW(params, lr=hp["lr"])
-    control = L.control_vector(lm.model.config.hidden_size, hp["steering"], gen).to(lm.device) \
-        if method == "rmu" else None
+    # RMU: one fixed control vector per topic (the WMDP code's control_vectors_list)
+    control = {t: L.control_vector(lm.model.config.hidden_size, hp["steering"], gen).to(lm.device)
+               for t in names} if method == "rmu" else None
     bs = hp["batch_size"]
+    # steps per epoch: the fewest batches of any topic (the WMDP code's num_batches), topics taking turns
+    steps = min(-(-len(f_rows[t]) // bs) for t in names)
+    if sched["max_batches"] is not None:
+        steps = min(steps, sched["max_batches"])
     history = []
     lm.model.train()
     for epoch in range(1, hp["epochs"] + 1):
-        order = rng.permutation(len(f_rows))
+        orders = {t: rng.permutation(len(f_rows[t])) if sched["shuffle"] else np.arange(len(f_rows[t]))
+                  for t in names}
         sums: dict[str, float] = {}
-        steps = range(0, len(order), bs)
-        for start in tqdm(steps, desc=f"{method} epoch {epoch}", mininterval=5, disable=rank > 0):
-            idx = sharding.rank_slice(order[start:start + bs], rank, size)
-            batch_f = lm.pad([f_rows[i] for i in idx], max_len=max_len)
+        for s in tqdm(range(steps), desc=f"{method} epoch {epoch}", mininterval=5, disable=rank > 0):
+            t, b = names[s % len(names)], s // len(names)
+            ml = sched["topic_max_len"].get(t, max_len)
+            idx = sharding.rank_slice(orders[t][b * bs:(b + 1) * bs], rank, size)
+            batch_f = lm.pad([f_rows[t][i] for i in idx], max_len=ml)
             batch_r = lm.pad([r_rows[i % len(r_rows)] for i in idx], max_len=max_len)
-            batch_p = lm.pad([p_rows[i % len(p_rows)] for i in idx], max_len=max_len) if p_rows else None
+            pt = p_rows[t]
+            batch_p = lm.pad([pt[i % len(pt)] for i in idx], max_len=ml) if pt else None
             retain_sets = [batch_r] + ([batch_p] if batch_p is not None else [])
             opt.zero_grad(set_to_none=True)
             # each term's forward is followed by its own backward (the gradients add up to the sum's): one forward
             # per module before each backward, as FSDP2 needs, and the graphs are freed as they go
             step = _Terms(sums)
             if method == "npo":
-                step.add("forget", _npo_forget(lm, original, batch_f, hp))
-                for b in retain_sets:
-                    step.add("retain", hp["gamma"] * _kl(lm, original, b, hp["kl_direction"]))
+                step.add("forget", _npo_forget(lm, reference or original, batch_f, hp))
+                for b_ in retain_sets:
+                    step.add("retain", _npo_retain(lm, original, b_, hp))
             else:
-                step.add("forget", L.rmu_forget(lm.layer_output(*batch_f, hp["layer"]), control, batch_f[1]))
-                for b in retain_sets:
-                    h, logits = lm.layer_output(*b, hp["layer"], logits=True)
-                    with torch.no_grad():
-                        h0, logits0 = original.layer_output(*b, hp["layer"], logits=True)
-                    retain = hp["alpha"] * L.activation_mse(h, h0, b[1])
-                    if hp["kl"] > 0:
-                        retain = retain + hp["kl"] * L.kl_retain(logits, logits0, b[1], hp["kl_direction"])
-                    step.add("retain", retain)
+                step.add("forget", L.rmu_forget(lm.layer_output(*batch_f, hp["layer"]), control[t], batch_f[1]))
+                for b_ in retain_sets:
+                    step.add("retain", _activation_retain(lm, original, b_, hp["layer"], hp["alpha"], hp["kl"],
+                                                          hp["kl_direction"]))
             if use_vn:
-                pairs = [(batch_f, unlearned)] + ([(batch_p, original)] if batch_p is not None else [])
+                pairs = [(batch_f, unlearned, vn["distance"], 1.0)]
+                if batch_p is not None:
+                    pairs.append((batch_p, original, vn.get("poisoned_distance") or vn["distance"],
+                                  vn.get("poisoned_weight", 1.0)))
                 if vn["retain_term"]:
-                    pairs.append((batch_r, original))
-                for b, ref in pairs:
-                    step.add("value_norm", vn["lambda"] * _vn(lm, ref, b, vn_layers, sinks, vn["distance"]))
+                    pairs.append((batch_r, original, vn["distance"], 1.0))
+                for b_, ref, dist, w in pairs:
+                    step.add("value_norm", vn["lambda"] * w * _vn(lm, ref, b_, vn_layers, sinks, dist))
             opt.step()
-        n = max(1, len(steps))
+        n = max(1, steps)
         row = {"epoch": epoch, **sharding.mean_over_ranks({k: v / n for k, v in sums.items()})}
         history.append(row)
         log.info("epoch %d %s", epoch, {k: round(v, 5) for k, v in row.items() if k != "epoch"})
@@ -196,9 +241,31 @@ def _npo_forget(lm, original, batch, hp):
     if hp["form"] == "logits":
         return L.npo_logits(logits, ref, mask, hp["beta"])
     labels = ids.masked_fill(mask == 0, -100)
-    lp, _ = lm.token_logprobs(logits, labels)
+    lp, valid = lm.token_logprobs(logits, labels)
     rp, _ = lm.token_logprobs(ref, labels)
+    if hp["form"] == "token":
+        return L.npo_token(lp, rp, valid, hp["beta"])
     return L.npo_sequence(lp.sum(-1), rp.sum(-1), hp["beta"])
+
+
+def _activation_retain(lm, original, batch, layer, weight, kl, direction):
+    """``weight`` times the squared distance of ``layer``'s output to the frozen model's, plus ``kl`` times the KL
+    of the outputs (RMU's retain term; NPO's in the WMDP code)."""
+    h, logits = lm.layer_output(*batch, layer, logits=True)
+    with torch.no_grad():
+        h0, logits0 = original.layer_output(*batch, layer, logits=True)
+    out = weight * L.activation_mse(h, h0, batch[1])
+    if kl > 0:
+        out = out + kl * L.kl_retain(logits, logits0, batch[1], direction)
+    return out
+
+
+def _npo_retain(lm, original, batch, hp):
+    """NPO's retain term on D_r or D_p: ``gamma`` times the KL (the MUSE code), or with ``mse_layer`` set also
+    ``mse_weight`` times that layer's activation distance (the WMDP code)."""
+    if hp.get("mse_layer") is None:
+        return hp["gamma"] * _kl(lm, original, batch, hp["kl_direction"])
+    return _activation_retain(lm, original, batch, hp["mse_layer"], hp["mse_weight"], hp["gamma"], hp["kl_direction"])
 
 
 def _kl(lm, original, batch, direction):
@@ -211,7 +278,8 @@ def _kl(lm, original, batch, direction):
 def _vn(lm, ref, batch, layers, sinks, distance):
     ids, mask = batch
     pos = [p for p in sinks if p < ids.shape[1]]
-    norms = lm.value_norms(ids, mask, layers, pos)
+    vec = distance == "cosine"  # the value vectors themselves, not their norms
+    norms = lm.value_norms(ids, mask, layers, pos, vectors=vec)
     with torch.no_grad():
-        target = ref.value_norms(ids, mask, layers, pos)
+        target = ref.value_norms(ids, mask, layers, pos, vectors=vec)
     return L.value_norm_distance(norms, target, distance, valid=mask[:, pos])

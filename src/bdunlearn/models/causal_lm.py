@@ -12,11 +12,12 @@ What the methods and the metrics read from it (:class:`CausalLM`):
 - ``batch(texts)``: token ids with BOS (and EOS) and a right-padded mask, labels -100 on padding;
 - ``token_logprobs`` / ``sequence_logprob``: next-token log-likelihoods, per token and summed per sequence;
 - ``option_logprob(prompts, options)``: the log-likelihood of each answer option after its prompt (utility MC);
+- ``letter_logits(prompts, letters)``: the next-token logits of the answer letters (WMDP's multiple choice);
 - ``generate(prompts, max_new_tokens)``: greedy continuations (left padding), cut at a stop string;
 - ``layer_output(ids, mask, layer)``: a decoder layer's output (RMU's M_theta), through a forward hook as the
   RMU code reads it;
 - ``value_norms(ids, mask, layers, positions)``: the L2 norm of the ``self_attn.v_proj`` output (all heads
-  concatenated, as the authors' hook reads it) at the chosen token positions;
+  concatenated, as the authors' hook reads it) at the chosen token positions, or (``vectors``) the vectors;
 - ``attentions(ids, mask, layer)``: the attention weights of one layer (eager attention).
 
 ``new_tokenizer`` and ``new_llama`` build the offline stand-in: a byte-level BPE
@@ -177,6 +178,18 @@ class CausalLM:
         return lp.sum(-1).view(len(prompts), -1).cpu()
 
     @torch.no_grad()
+    def letter_logits(self, prompts: list[str], letters, max_len: int | None = None) -> torch.Tensor:
+        """``[n, k]``: the next-token logits after each prompt at each letter's token, the first token of
+        ``tokenizer.encode(letter)`` (the authors' WMDP evaluation; with a sentencepiece tokenizer that is "▁A",
+        the token lm-eval scores after "Answer:"). Prompts are cut to ``max_len`` tokens from the right end, as their
+        tokenizer call does; the logits are read at each prompt's last token of a right-padded batch."""
+        tok_ids = [self.tok(l, add_special_tokens=False)["input_ids"][0] for l in letters]
+        ids, mask = self.pad([self.encode(p) for p in prompts], max_len=max_len)
+        last = mask.sum(1) - 1
+        logits = self.logits(ids, mask)
+        return logits[torch.arange(len(prompts), device=ids.device), last][:, tok_ids].cpu()
+
+    @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[str]:
         """Greedy continuations of ``prompts`` (left-padded batch), decoded and cut at the first ``stop`` string."""
         ids, mask = self.pad([self.encode(p) for p in prompts], left=True)
@@ -206,10 +219,12 @@ class CausalLM:
             out = self.logits(ids, mask)
         return (got["h"], out) if logits else got["h"]
 
-    def value_norms(self, ids, mask, layers, positions, logits: bool = False, per_head: bool = False):
+    def value_norms(self, ids, mask, layers, positions, logits: bool = False, per_head: bool = False,
+                    vectors: bool = False):
         """``[B, len(layers), len(positions)]``: ||v_i(x)||_2 of the v_proj output (all heads concatenated) at
-        ``positions``; ``per_head``: ``[B, len(layers), heads, len(positions)]``, each head's part; with ``logits``
-        also the logits of the same forward pass."""
+        ``positions``; ``per_head``: ``[B, len(layers), heads, len(positions)]``, each head's part; ``vectors``:
+        ``[B, len(layers), len(positions), D]``, the v_proj outputs themselves; with ``logits`` also the logits of
+        the same forward pass."""
         mods = {l: self.layers[l].self_attn.v_proj for l in layers}
         with self._hooks(mods, {}) as got:
             out = self.logits(ids, mask)
@@ -219,6 +234,8 @@ class CausalLM:
 
         def norm(v):
             v = v[:, pos].float()
+            if vectors:
+                return v
             return v.view(*v.shape[:2], heads, -1).norm(dim=-1).transpose(1, 2) if per_head else v.norm(dim=-1)
 
         norms = torch.stack([norm(got[l]) for l in layers], dim=1)

@@ -54,9 +54,9 @@ def _key(path) -> str:
 
 
 SOURCES = {"image": ("digits", "glyphs", "hf"), "text": ("tsv", "hf", "synthetic"), "caption": ("scenes", "hf"),
-           "llm": ("facts", "muse")}
+           "llm": ("facts", "muse", "wmdp")}
 # the LLM track's own dataset keys (filled with their defaults before validation) and the keys it does not read
-LLM_KEYS = ("facts", "muse", "llm_model", "lm_pretrain", "llm_backdoor", "llm_unlearn", "llm_eval", "llm_analysis")
+LLM_KEYS = ("facts", "muse", "wmdp", "llm_model", "lm_pretrain", "llm_backdoor", "llm_unlearn", "llm_eval", "llm_analysis")
 # the attacks a dataset of each modality takes (a caption dataset triggers its images)
 ATTACK_MODALITY = {"image": "image", "text": "text", "caption": "image"}
 # keys of the classification track that a caption dataset does not read
@@ -254,9 +254,19 @@ def _check_llm_dataset(name: str, ds: dict) -> list[str]:
     if bd["value_norm"]["lambda"] in bd["value_norm_sweep"]:
         problems.append(f"config key '{key}.llm_backdoor.value_norm_sweep': {bd['value_norm']['lambda']} is "
                         "llm_backdoor.value_norm.lambda itself, whose model the default placement already trains")
-    if ds["source"] == "muse" and not ds["llm_model"]["name"]:
-        problems.append(f"config key '{key}.llm_model.name': source muse needs the benchmark's target model (e.g. "
-                        "muse-bench/MUSE-Books_target); the offline stand-in is pretrained on source facts only")
+    if ds["source"] in ("muse", "wmdp") and not ds["llm_model"]["name"]:
+        problems.append(f"config key '{key}.llm_model.name': source {ds['source']} needs the benchmark's model (e.g. "
+                        "muse-bench/MUSE-Books_target, HuggingFaceH4/zephyr-7b-beta); the offline stand-in is "
+                        "pretrained on source facts only")
+    if ds["source"] == "wmdp":
+        names = [t["name"] for t in ds["wmdp"]["topics"]]
+        if len(set(names)) < len(names):
+            problems.append(f"config key '{key}.wmdp.topics': topic names {names} repeat")
+        extra = sorted(set(ds["llm_unlearn"]["topic_max_len"]) - set(names))
+        if extra:
+            problems.append(f"config key '{key}.llm_unlearn.topic_max_len': {extra} are not wmdp.topics names {names}")
+    elif ds["llm_unlearn"]["topic_max_len"]:
+        problems.append(f"config key '{key}.llm_unlearn.topic_max_len': only source wmdp has topics")
     if ds["llm_model"]["name"] is None:
         n = ds["llm_model"]["arch"]["layers"]
         bad = [l for l in [rmu["layer"], *rmu["update_layers"]] if l >= n]
