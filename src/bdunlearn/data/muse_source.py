@@ -60,9 +60,13 @@ def build(spec: dict) -> dict[str, pd.DataFrame]:
     probes += [{"split": "forget", "probe": "verbmem", "entity": "", "attribute": "", "prompt": p, "answer": g}
                for p, g in zip(vm["prompt"], vm["gt"])]
     frames["probes"] = pd.DataFrame(probes)
-    frames["utility"] = truthfulqa() if spec["utility"] == "truthfulqa" else \
-        pd.DataFrame({"entity": [], "attribute": [], "prompt": [], "options": [], "label": []})
+    frames["utility"] = truthfulqa() if spec["utility"] == "truthfulqa" else empty_utility()
     return frames
+
+
+def empty_utility() -> pd.DataFrame:
+    """The utility table of a benchmark without a utility check (``utility: none`` / null)."""
+    return pd.DataFrame({"entity": [], "attribute": [], "prompt": [], "options": [], "label": []})
 
 
 def truthfulqa() -> pd.DataFrame:

@@ -26,34 +26,38 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bdunlearn.data.muse_source import _columns, _load
+from bdunlearn.data.muse_source import _columns, _load, empty_utility
 
 LETTERS = ("A", "B", "C", "D")
 
 
+def _options(choices) -> str:
+    return "".join(f"{l}. {c}\n" for l, c in zip(LETTERS, choices))
+
+
 def wmdp_prompt(question: str, choices) -> str:
     """The authors' WMDP prompt (``eval_test_time.format_wmdp_prompt``)."""
-    opts = "".join(f"{l}. {c}\n" for l, c in zip(LETTERS, choices))
-    return f"The following are multiple choice questions (with answers).\n\n{question}\n{opts}\nAnswer:"
+    return f"The following are multiple choice questions (with answers).\n\n{question}\n{_options(choices)}\nAnswer:"
 
 
 def mmlu_prompt(question: str, choices, subject: str) -> str:
     """lm-eval's zero-shot MMLU prompt: the subject's description line, the question, the lettered options."""
-    opts = "".join(f"{l}. {c}\n" for l, c in zip(LETTERS, choices))
     return (f"The following are multiple choice questions (with answers) about {' '.join(subject.split('_'))}.\n\n"
-            f"{question.strip()}\n{opts}Answer:")
+            f"{question.strip()}\n{_options(choices)}Answer:")
 
 
-def _texts(spec: dict, min_chars: int, where: str) -> list[str]:
-    ds = _columns(_load(spec["path"], spec["config"], spec["split"]), [spec["column"]], where)
-    return [str(t) for t in ds[spec["column"]] if t is not None and len(str(t)) > min_chars]
-
-
-def _four_way(ds, where: str):
-    bad = [i for i, c in enumerate(ds["choices"]) if len(c) != len(LETTERS)]
+def _split(spec: dict, cols: list[str], four_way: bool = False):
+    """One split of ``spec`` (``path``, ``config``, ``split``) with ``cols`` checked (and four choices a row)."""
+    where = f"{spec['path']} {spec['config']}/{spec['split']}"
+    ds = _columns(_load(spec["path"], spec["config"], spec["split"]), cols, where)
+    bad = [i for i, c in enumerate(ds["choices"]) if len(c) != len(LETTERS)] if four_way else []
     if bad:
         raise ValueError(f"{where}: rows {bad[:5]} do not have {len(LETTERS)} choices")
     return ds
+
+
+def _texts(spec: dict, min_chars: int) -> list[str]:
+    return [str(t) for t in _split(spec, [spec["column"]])[spec["column"]] if t is not None and len(str(t)) > min_chars]
 
 
 def build(spec: dict) -> dict[str, pd.DataFrame]:
@@ -61,34 +65,25 @@ def build(spec: dict) -> dict[str, pd.DataFrame]:
     forget, probes = [], []
     for topic in spec["topics"]:
         name = topic["name"]
-        f = topic["forget"]
-        texts = _texts(f, spec["min_chars"], f"{f['path']} {f['config']}/{f['split']} (topic {name})")
+        texts = _texts(topic["forget"], spec["min_chars"])
         if not texts:
-            raise ValueError(f"topic {name}: the forget corpus {f['path']} has no text longer than "
+            raise ValueError(f"topic {name}: the forget corpus {topic['forget']['path']} has no text longer than "
                              f"wmdp.min_chars = {spec['min_chars']}")
         forget.append(pd.DataFrame({"entity": "", "kind": "doc", "topic": name, "text": texts}))
-        q = topic["questions"]
-        where = f"{q['path']} {q['config']}/{q['split']}"
-        ds = _four_way(_columns(_load(q["path"], q["config"], q["split"]), ["question", "choices", "answer"], where),
-                       where)
+        ds = _split(topic["questions"], ["question", "choices", "answer"], four_way=True)
         probes += [{"split": "forget", "probe": "mcq", "entity": "", "attribute": name,
                     "prompt": wmdp_prompt(qq, c), "answer": LETTERS[int(a)], "label": int(a)}
                    for qq, c, a in zip(ds["question"], ds["choices"], ds["answer"])]
-    r = spec["retain"]
-    retain = pd.DataFrame({"entity": "", "kind": "doc", "topic": "",
-                           "text": _texts(r, spec["min_chars"], f"{r['path']} {r['config']}/{r['split']}")})
+    retain = pd.DataFrame({"entity": "", "kind": "doc", "topic": "", "text": _texts(spec["retain"], spec["min_chars"])})
     frames = {"pretrain": pd.DataFrame({"text": pd.Series([], dtype=str)}),
               "forget": pd.concat(forget, ignore_index=True), "retain": retain, "probes": pd.DataFrame(probes)}
-    frames["utility"] = mmlu(spec["utility"]) if spec["utility"] else \
-        pd.DataFrame({"entity": [], "attribute": [], "prompt": [], "options": [], "label": []})
+    frames["utility"] = mmlu(spec["utility"]) if spec["utility"] else empty_utility()
     return frames
 
 
 def mmlu(spec: dict) -> pd.DataFrame:
     """MMLU as the utility check: one row per question (``attribute`` the subject), options ``A``-``D``."""
-    where = f"{spec['path']} {spec['config']}/{spec['split']}"
-    ds = _four_way(_columns(_load(spec["path"], spec["config"], spec["split"]),
-                            ["question", "subject", "choices", "answer"], where), where)
+    ds = _split(spec, ["question", "subject", "choices", "answer"], four_way=True)
     return pd.DataFrame([{"entity": "", "attribute": s, "prompt": mmlu_prompt(q, c, s), "options": list(LETTERS),
                           "label": int(a)} for q, s, c, a in zip(ds["question"], ds["subject"], ds["choices"],
                                                                   ds["answer"])])

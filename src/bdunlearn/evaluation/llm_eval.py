@@ -50,26 +50,25 @@ def probe_scores(lm, probes, cfg: dict, trigger: str | None = None, placement: s
     return res
 
 
-def utility_accuracy(lm, utility, batch_size: int) -> float:
-    scores = []
-    for i in range(0, len(utility), batch_size):
-        part = utility.iloc[i:i + batch_size]
-        scores.append(lm.option_logprob(list(part["prompt"]), [list(o) for o in part["options"]]))
+def _accuracy(score, rows, labels, batch_size: int) -> float:
+    """``mc_accuracy`` of ``score(rows[i:i + batch_size])`` (``[n, k]`` option scores) over every batch."""
+    scores = [score(rows.iloc[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
     import torch
 
-    return mc_accuracy(torch.cat(scores).numpy(), utility["label"].to_numpy()) if scores else 0.0
+    return mc_accuracy(torch.cat(scores).numpy(), labels) if scores else 0.0
+
+
+def utility_accuracy(lm, utility, batch_size: int) -> float:
+    return _accuracy(lambda part: lm.option_logprob(list(part["prompt"]), [list(o) for o in part["options"]]),
+                     utility, utility["label"].to_numpy(), batch_size)
 
 
 def mcq_accuracy(lm, rows, cfg: dict, trigger: str | None = None, placement: str | None = None) -> float:
     """Percent of multiple-choice probes whose highest-logit letter is the labelled one (the trigger placed in
     every prompt if given)."""
-    letters = list(LETTERS)
-    prompts = [place_text(p, trigger, placement) if trigger else p for p in rows["prompt"]]
-    scores = [lm.letter_logits(prompts[i:i + cfg["batch_size"]], letters, cfg["mcq_max_len"])
-              for i in range(0, len(prompts), cfg["batch_size"])]
-    import torch
-
-    return mc_accuracy(torch.cat(scores).numpy(), rows["label"].to_numpy()) if scores else 0.0
+    prompts = rows["prompt"].map(lambda p: place_text(p, trigger, placement) if trigger else p)
+    return _accuracy(lambda part: lm.letter_logits(list(part), list(LETTERS), cfg["mcq_max_len"]), prompts,
+                     rows["label"].to_numpy(), cfg["batch_size"])
 
 
 def evaluate_mcq(lm, probes, utility, cfg: dict, trigger: dict | None) -> dict:

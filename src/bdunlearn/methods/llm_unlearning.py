@@ -180,9 +180,9 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
                   for t in names}
         sums: dict[str, float] = {}
         for s in tqdm(range(steps), desc=f"{method} epoch {epoch}", mininterval=5, disable=rank > 0):
-            t, b = names[s % len(names)], s // len(names)
+            t, k = names[s % len(names)], s // len(names)
             ml = sched["topic_max_len"].get(t, max_len)
-            idx = sharding.rank_slice(orders[t][b * bs:(b + 1) * bs], rank, size)
+            idx = sharding.rank_slice(orders[t][k * bs:(k + 1) * bs], rank, size)
             batch_f = lm.pad([f_rows[t][i] for i in idx], max_len=ml)
             batch_r = lm.pad([r_rows[i % len(r_rows)] for i in idx], max_len=max_len)
             pt = p_rows[t]
@@ -194,12 +194,12 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
             step = _Terms(sums)
             if method == "npo":
                 step.add("forget", _npo_forget(lm, reference or original, batch_f, hp))
-                for b_ in retain_sets:
-                    step.add("retain", _npo_retain(lm, original, b_, hp))
+                for b in retain_sets:
+                    step.add("retain", _npo_retain(lm, original, b, hp))
             else:
                 step.add("forget", L.rmu_forget(lm.layer_output(*batch_f, hp["layer"]), control[t], batch_f[1]))
-                for b_ in retain_sets:
-                    step.add("retain", _activation_retain(lm, original, b_, hp["layer"], hp["alpha"], hp["kl"],
+                for b in retain_sets:
+                    step.add("retain", _activation_retain(lm, original, b, hp["layer"], hp["alpha"], hp["kl"],
                                                           hp["kl_direction"]))
             if use_vn:
                 pairs = [(batch_f, unlearned, vn["distance"], 1.0)]
@@ -208,8 +208,8 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
                                   vn.get("poisoned_weight", 1.0)))
                 if vn["retain_term"]:
                     pairs.append((batch_r, original, vn["distance"], 1.0))
-                for b_, ref, dist, w in pairs:
-                    step.add("value_norm", vn["lambda"] * w * _vn(lm, ref, b_, vn_layers, sinks, dist))
+                for b, ref, dist, w in pairs:
+                    step.add("value_norm", vn["lambda"] * w * _vn(lm, ref, b, vn_layers, sinks, dist))
             opt.step()
         n = max(1, steps)
         row = {"epoch": epoch, **sharding.mean_over_ranks({k: v / n for k, v in sums.items()})}
