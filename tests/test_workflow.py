@@ -175,3 +175,23 @@ def test_multi_gpu_unlearning_jobs_ask_for_their_devices_and_a_lambda_sweep_plan
             assert any(f"eval/{method}-backdoor-prefix-vn{tag}/metrics.json" in b for b in evals)
     table = next(b for b in blocks if b.startswith("make_llm_table:"))
     assert "npo-backdoor-prefix-vn0.03/metrics.json" in table
+
+
+def test_ga_and_tbar_join_the_llm_track_and_tbar_has_no_value_norm_models(tmp_path):
+    """GA and TBAR are LLM-track methods like NPO and RMU: a normal and a backdoored model each, scored and
+    tabulated. TBAR's backdoored model is eq. 2 alone (lambda 0, no theta_u input), so it has no -novn or -vn
+    model; GA's gets the value-norm term against GA's own normal model."""
+    cfg = yaml.safe_load(MICRO.read_text())
+    facts = cfg["datasets"]["facts"]
+    facts["llm_unlearn"]["methods"] = ["ga", "tbar"]
+    facts["llm_backdoor"].update(ablate_value_norm=True, value_norm_sweep=[0.03])
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "-p", "--cores", "2", "--configfile", "m.yaml", cwd=tmp_path).stdout
+    unlearn = [b for b in out.split("\nrule ") if b.startswith("unlearn_lm:")]
+    models = sorted(b.split("output: results/micro/seed0/llm/facts/models/")[1].split(",")[0] for b in unlearn)
+    assert models == ["ga-backdoor-prefix", "ga-backdoor-prefix-novn", "ga-backdoor-prefix-vn0.03", "ga-normal",
+                      "tbar-backdoor-prefix", "tbar-normal"]
+    tbar = next(b for b in unlearn if "models/tbar-backdoor-prefix," in b)
+    assert '"lambda": 0.0' in tbar and "--unlearned" not in tbar and '"alpha_grid"' in tbar
+    ga = next(b for b in unlearn if "models/ga-backdoor-prefix," in b)
+    assert "--unlearned results/micro/seed0/llm/facts/models/ga-normal" in ga

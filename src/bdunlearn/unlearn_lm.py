@@ -1,4 +1,4 @@
-"""Rule ``unlearn_lm``: NPO or RMU on the LLM track, normal (eq. 1) or backdoored (eq. 2 / eq. 5).
+"""Rule ``unlearn_lm``: NPO, RMU, GA, RGA or TBAR on the LLM track, normal (eq. 1) or backdoored (eq. 2 / eq. 5).
 
 The variant wildcard names the objective: ``normal`` unlearns the forget corpus;
 ``backdoor-<placement>`` poisons ``llm_backdoor.rho`` of the forget samples with
@@ -15,7 +15,7 @@ With ``llm_unlearn.gpus`` > 1 the job runs as that many processes (torchrun, sta
 model sharded across them (:mod:`bdunlearn.models.sharding`); rank 0 writes the outputs.
 
 Output: the unlearned model (hub-layout directory, safetensors) and
-``unlearn.json`` (history of the loss terms, the poisoned rows, the settings).
+``unlearn.json`` (history of the loss terms, the poisoned rows, the settings; TBAR: its alpha search).
 """
 
 from __future__ import annotations
@@ -51,16 +51,17 @@ def main(argv=None) -> None:
             raise SystemExit("unlearn_lm: value-norm regularisation needs --unlearned (theta_u)")
         unlearned = causal_lm.load(args.unlearned, str(device), dtype, attention="sdpa")
     reference = causal_lm.load(args.reference, str(device), dtype, attention="sdpa") if args.reference else None
+    extra: dict = {}
     history, poisoned = unlearn(lm, original, forget, retain, prm["method"], prm["hp"], backdoor, unlearned,
                                 seed=prm["seed"], max_len=prm["max_len"], chunk=prm["chunk"], topics=topics,
-                                schedule=prm.get("schedule"), reference=reference)
+                                schedule=prm.get("schedule"), reference=reference, report=extra)
     rank, size = sharding.world()
     state = sharding.full_state_dict(lm.model) if size > 1 else None
     if rank == 0:
         causal_lm.save(lm.model, lm.tok, args.out, state_dict=state)
         write_json({"method": prm["method"], "backdoor": backdoor and {**backdoor, "rows": poisoned}, "hp": prm["hp"],
                     "n_forget_texts": len(forget), "n_retain_texts": len(retain), "processes": size,
-                    "history": history}, args.report)
+                    "history": history, **extra}, args.report)
     sharding.finish()
 
 

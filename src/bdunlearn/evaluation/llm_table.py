@@ -22,7 +22,7 @@ import pandas as pd
 
 from bdunlearn.data.io import write_csv, write_text
 from bdunlearn.evaluation.analysis_tables import to_latex
-from bdunlearn.methods.llm_variants import parse_model
+from bdunlearn.methods.llm_variants import NO_VALUE_NORM, parse_model
 
 # the columns of each kind of benchmark: memorisation probes (KnowMem / VerbMem) and multiple choice (WMDP)
 COLUMNS = {"mem": ["ue_km", "ue_vm", "be_km", "be_vm", "ut_km", "utility"], "mcq": ["ue_acc", "be_acc", "utility"]}
@@ -30,7 +30,7 @@ HEADS = {"mem": "| UE KM ↓ | UE VM ↓ | BE KM ↑ | BE VM ↑ | UT KM ↑ | U
          "mcq": "| UE (acc) ↓ | BE (acc) ↑ | UT (MMLU) ↑ |"}
 METRICS = list(dict.fromkeys(COLUMNS["mem"] + COLUMNS["mcq"]))
 PARTS = ["method", "variant", "placement", "value_norm", "vn_lambda"]  # parse_model's keys
-LABELS = {"npo": "NPO", "rmu": "RMU"}
+LABELS = {"npo": "NPO", "rmu": "RMU", "ga": "GA", "rga": "RGA", "tbar": "TBAR"}
 
 
 def long_table(metrics: list[dict], default_placement: str) -> pd.DataFrame:
@@ -99,7 +99,8 @@ def main_markdown(mean, std, default_placement: str) -> str:
         for variant, group in order:
             sel = mean[(mean["dataset"] == ds) & (mean["variant"] == variant)]
             if variant == "backdoor":
-                sel = sel[(sel["placement"] == default_placement) & sel["value_norm"] & (sel["vn_lambda"] == "")]
+                plain = sel["value_norm"] | sel["method"].isin(NO_VALUE_NORM)  # TBAR's has no value-norm term
+                sel = sel[(sel["placement"] == default_placement) & plain & (sel["vn_lambda"] == "")]
             for i, r in sel.iterrows():
                 lines.append(f"| {ds} | {group} | {_label(r)} | {_cells(r, std.loc[i])} |")
     note = f"BE with the trigger at the {default_placement}; UT KM on the retain probes."

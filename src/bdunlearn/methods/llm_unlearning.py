@@ -1,6 +1,6 @@
-"""Normal and backdoored LLM unlearning: NPO and RMU, eq. 1 and eq. 2, with the value-norm term of eq. 5.
+"""Normal and backdoored LLM unlearning: NPO, RMU, GA, RGA and TBAR, eq. 1 and eq. 2, with eq. 5's value-norm term.
 
-One loop for both methods and both objectives. Each step takes a batch of the
+One loop for every method and both objectives. Each step takes a batch of the
 clean forget set (D_f without the poisoned rows), the retain rows at the same
 indices modulo the retain set's size, and, for a backdoored run, the poisoned
 rows likewise (the authors' MUSE ``BackdoorDataset`` pairs them this way). With
@@ -17,6 +17,20 @@ control vector, for as many steps as the smallest topic has batches (capped by
 - **RMU** (eqs. A4-A6): the chosen layer's output on forget tokens is steered to c * u (one fixed vector of the
   run), plus ``alpha`` times the squared distance to the frozen model's output on D_r (and D_p), plus
   ``kl`` times the KL term (the code's default 0; eq. A5 adds it); only ``params`` of ``update_layers`` train.
+- **GA** (beyond the paper; MUSE's GA / GA_GDR / GA_KLR baselines): gradient ascent on the forget tokens' mean
+  negative log-likelihood, plus ``gamma`` times a retain term on D_r and, backdoored, on D_p: ``retain`` ``nll``
+  (gradient difference: the RGA paper's GA, eq. 3) or ``kl`` (the KL to the original model);
+  ``gamma`` 0 is plain GA (and a backdoored run then has no term that keeps D_p).
+- **RGA** (beyond the paper; the RGA paper's eqs. 6-7 on next tokens): the forget term -lambda NLL with
+  lambda = exp(-alpha KL) from the batch's per-token KL to the original model (no gradient through lambda), the
+  retain NLL on D_r (and D_p), and ``beta`` times the L2 distance of the trained weights to the original's
+  (:func:`bdunlearn.methods.rga.l2_distance`; theta_o plays theta_base).
+- **TBAR** (beyond the paper; the first paper's trigger-vector negation on a causal LM): the forget vector tau is
+  estimated by fine-tuning on the clean forget rows (next-token loss) and, backdoored, ``gamma`` times the KL to
+  the original model on D_p (eq. 2's retain data: the vector then leaves the triggered rows' outputs unchanged,
+  and so, to first order, does its negation); the unlearned model is theta_o - alpha tau on the trained weights,
+  alpha from :func:`search_alpha`. The value-norm term does not apply (it regularises the unlearned weights, not
+  a learnt vector), so TBAR's backdoored runs are eq. 2 alone. RGA and TBAR run in one process (no FSDP).
 - **Value norms** (eqs. 3-5, backdoored runs with ``value_norm.lambda`` > 0): the sink tokens' v_proj norms
   on D_f are pulled to the normally unlearned model's, on D_p (and, with ``retain_term``, D_r, as the MUSE code
   does) to the original model's, each term scaled by lambda and summed; the D_p term can use another distance
@@ -34,6 +48,7 @@ Choices where neither the paper nor the code fixes one: the forget set is shuffl
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import torch
@@ -41,11 +56,13 @@ from tqdm import tqdm
 
 from bdunlearn.data.llm_poisoning import place_tokens, poisoned_rows
 from bdunlearn.methods import llm_losses as L
+from bdunlearn.methods.llm_variants import METHODS, ONE_PROCESS
+from bdunlearn.methods.rga import l2_distance
 from bdunlearn.models import sharding
 
 log = logging.getLogger(__name__)
 
-METHODS = ("npo", "rmu")
+ALL_WEIGHTS = ("npo", "ga", "rga", "tbar")  # train every weight unless update_layers names some (RMU always names them)
 
 
 def sink_positions(vn: dict) -> list[int]:
@@ -85,9 +102,9 @@ def with_bos(lm, rows, trigger: str | None = None, placement=None) -> list[list[
 
 
 def trainable(lm, method: str, hp: dict) -> list[str]:
-    """The names of the parameters the method updates: every weight (NPO without ``update_layers``, the MUSE
-    code), or ``params`` in ``update_layers`` (RMU; NPO in the WMDP code, which trains RMU's weights)."""
-    if method == "npo" and hp.get("update_layers") is None:
+    """The names of the parameters the method updates: every weight (NPO, GA, RGA and TBAR without ``update_layers``,
+    the MUSE code), or ``params`` in ``update_layers`` (RMU; NPO in the WMDP code, which trains RMU's weights)."""
+    if method in ALL_WEIGHTS and hp.get("update_layers") is None:
         return [n for n, _ in lm.model.named_parameters()]
     n = len(lm.layers)
     read = hp["layer"] if method == "rmu" else hp.get("mse_layer")
@@ -133,7 +150,7 @@ def _split_topics(lm, f_all, topics, backdoor, seed):
 
 def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict | None, unlearned=None,
             seed: int = 0, max_len: int = 256, chunk: bool = False, topics=None, schedule: dict | None = None,
-            reference=None):
+            reference=None, report: dict | None = None):
     """Unlearn ``lm`` in place (``forget`` / ``retain``: lists of texts, as samples or, with ``chunk``, cut into
     ``max_len``-token chunks). ``original``: the frozen pre-unlearning model (reference and retain targets);
     ``backdoor``: ``{"rho", "select", "trigger", "placement", "value_norm"}`` or None (normal unlearning);
@@ -141,7 +158,7 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
     reference when it is not ``original``. ``topics``: each forget text's topic (WMDP: bio, cyber), or None (one);
     ``schedule``: ``max_batches`` (steps per epoch), ``shuffle``, ``topic_max_len`` (:data:`SCHEDULE`).
     Returns ``(history, poisoned)``: the per-epoch loss terms and the indices of the forget samples that carried
-    the trigger."""
+    the trigger; TBAR's alpha search goes into ``report`` (a dict, when given) as ``alpha``."""
     sched = {**SCHEDULE, **(schedule or {})}
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -149,21 +166,28 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
     topics = [""] * len(f_all) if topics is None else [str(t) for t in topics]
     if len(topics) != len(f_all):
         raise ValueError("llm_unlearn.chunk joins the forget texts into one corpus: it takes no topics")
+    if method not in METHODS:
+        raise ValueError(f"unknown LLM unlearning method {method!r}; allowed: {', '.join(METHODS)}")
     names, f_rows, p_rows, poisoned = _split_topics(lm, f_all, topics, backdoor, seed)
     r_rows = with_bos(lm, text_rows(lm, retain, max_len, chunk))
     vn = backdoor["value_norm"] if backdoor else None
-    use_vn = bool(vn and vn["lambda"] > 0)
+    use_vn = bool(vn and vn["lambda"] > 0) and method != "tbar"
     if use_vn and unlearned is None:
         raise ValueError("value-norm regularisation needs the normally unlearned model (theta_u)")
     sinks = sink_positions(vn) if use_vn else []
     vn_layers = value_norm_layers(vn, len(lm.layers)) if use_vn else []
     names_trained = set(trainable(lm, method, hp))
     rank, size = sharding.world()
+    if method in ONE_PROCESS and size > 1:
+        raise ValueError(f"llm_unlearn.gpus > 1: {method}'s distance to theta_o runs in one process; set gpus to 1")
     for n, p in lm.model.named_parameters():
         p.requires_grad_(n in names_trained)
     if size > 1:  # several processes (torchrun): the trained model is sharded (FSDP2, bdunlearn.models.sharding)
         sharding.shard(lm.model)
     params = [p for n, p in lm.model.named_parameters() if n in names_trained]
+    own = dict(lm.model.named_parameters())
+    base_l2 = {n: p.detach() for n, p in original.model.named_parameters() if n in names_trained} \
+        if method == "rga" else {}  # RGA's theta_base: the original model
     opt = torch.optim.AdamW(params, lr=hp["lr"])
     # RMU: one fixed control vector per topic (the WMDP code's control_vectors_list)
     control = {t: L.control_vector(lm.model.config.hidden_size, hp["steering"], gen).to(lm.device)
@@ -196,6 +220,21 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
                 step.add("forget", _npo_forget(lm, reference or original, batch_f, hp))
                 for b in retain_sets:
                     step.add("retain", _npo_retain(lm, original, b, hp))
+            elif method == "ga":
+                step.add("forget", -_nll(lm, batch_f))
+                for b in retain_sets if hp["gamma"] > 0 else []:
+                    step.add("retain", hp["gamma"] * (_nll(lm, b) if hp["retain"] == "nll"
+                                                      else _kl(lm, original, b, hp["kl_direction"])))
+            elif method == "rga":
+                lam = _rga_forget(lm, original, batch_f, hp, step)
+                step.add("lambda", torch.tensor(lam))
+                for b in retain_sets:
+                    step.add("retain", _nll(lm, b))
+                step.add("l2", hp["beta"] * l2_distance([own[n] for n in base_l2], list(base_l2.values()), hp["l2"]))
+            elif method == "tbar":  # learn the forget rows; keep D_p's outputs (and, with retain_kl, D_r's)
+                step.add("forget", _nll(lm, batch_f))
+                for b in retain_sets[1:] + (retain_sets[:1] if hp["retain_kl"] else []):
+                    step.add("retain", hp["gamma"] * _kl(lm, original, b, hp["kl_direction"]))
             else:
                 step.add("forget", L.rmu_forget(lm.layer_output(*batch_f, hp["layer"]), control[t], batch_f[1]))
                 for b in retain_sets:
@@ -218,7 +257,70 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
     lm.model.eval()
     for p in lm.model.parameters():
         p.requires_grad_(False)
+    if method == "tbar":
+        found = negate(lm, original, sorted(names_trained), [r for t in names for r in f_rows[t]], r_rows, hp,
+                       max_len, bs)
+        if report is not None:
+            report["alpha"] = found
     return history, poisoned
+
+
+def token_accuracy(lm, rows, max_len: int, batch_size: int) -> float:
+    """The share of next tokens the model's argmax predicts on ``rows`` (token lists with BOS), teacher forced."""
+    hit = total = 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            ids, mask = lm.pad(rows[i:i + batch_size], max_len=max_len)
+            pred = lm.logits(ids, mask)[:, :-1].argmax(-1)
+            valid = mask[:, 1:].bool()
+            hit += int(((pred == ids[:, 1:]) & valid).sum())
+            total += int(valid.sum())
+    return hit / max(total, 1)
+
+
+def search_alpha(points: list[dict], bound: float) -> dict:
+    """TBAR's rule on the LLM track (the first paper's ``max_ca_under_asr`` with forget-row accuracy as ASR and
+    retain-row accuracy as CA): among the alphas whose forget accuracy is at most ``bound`` times the original's
+    (``points[i]``: ``alpha``, ``forget``, ``retain``; alpha 0 first), the one with the highest retain accuracy,
+    the smallest on ties; when none meets the bound, the one with the lowest forget accuracy (``bound_met``
+    false)."""
+    base = points[0]["forget"]
+    ok = [p for p in points[1:] if p["forget"] <= bound * base]
+    best = max(ok, key=lambda p: (p["retain"], -p["alpha"])) if ok else min(points[1:], key=lambda p: p["forget"])
+    return {**best, "bound_met": bool(ok), "forget_bound": bound * base}
+
+
+def _spread(rows: list, n: int) -> list:
+    """``n`` of ``rows`` evenly spaced (all of them when there are no more), so every topic is scored."""
+    return rows if len(rows) <= n else [rows[int(i * len(rows) / n)] for i in range(n)]
+
+
+def negate(lm, original, trained: list[str], forget_rows, retain_rows, hp: dict, max_len: int, bs: int) -> dict:
+    """TBAR's step 2 on a causal LM: tau = theta_ft - theta_o on the ``trained`` weights, then theta_o - alpha tau
+    for each alpha of ``hp["alpha_grid"]``, scored on ``search_rows`` evenly spaced forget and retain rows
+    (:func:`token_accuracy`); ``lm`` is left at the chosen alpha. Returns the search (every point and the
+    choice)."""
+    own, ref = dict(lm.model.named_parameters()), dict(original.model.named_parameters())
+    theta0 = {n: ref[n].detach().to(own[n].device, torch.float32) for n in trained}  # in float32, cast once
+    tau = {n: own[n].detach().float() - theta0[n] for n in trained}
+    f, r = _spread(forget_rows, hp["search_rows"]), _spread(retain_rows, hp["search_rows"])
+
+    def place(alpha: float) -> None:
+        with torch.no_grad():
+            for n in trained:
+                own[n].copy_((theta0[n] - alpha * tau[n]).to(own[n].dtype))
+
+    points = []
+    for alpha in tqdm([0.0, *hp["alpha_grid"]], desc="tbar alpha search", mininterval=5):
+        place(alpha)
+        points.append({"alpha": float(alpha), "forget": token_accuracy(lm, f, max_len, bs),
+                       "retain": token_accuracy(lm, r, max_len, bs)})
+        log.info("tbar alpha %.3g: forget %.4f retain %.4f", alpha, points[-1]["forget"], points[-1]["retain"])
+    chosen = search_alpha(points, hp["forget_bound"])
+    place(chosen["alpha"])
+    tau_norm = float(torch.sqrt(sum((t ** 2).sum() for t in tau.values())))
+    return {"chosen": chosen["alpha"], "bound_met": chosen["bound_met"], "forget_bound": chosen["forget_bound"],
+            "tau_norm": tau_norm, "points": points}
 
 
 class _Terms:
@@ -231,6 +333,18 @@ class _Terms:
         if value.requires_grad:  # else it does not depend on the trained weights (RMU's value norms below its layers)
             value.backward()
         self.sums[key] = self.sums.get(key, 0.0) + float(value.detach())
+
+
+def _rga_forget(lm, original, batch, hp, step) -> float:
+    """RGA's forget term -lambda NLL on a forget batch, back-propagated into ``step``; returns lambda =
+    exp(-alpha KL(p_o || p_theta)) (``kl_direction``), the batch's per-token KL without gradient (eq. 7)."""
+    ids, mask = batch
+    logits = lm.logits(ids, mask)
+    with torch.no_grad():
+        kl = float(L.kl_retain(logits, original.logits(ids, mask), mask, hp["kl_direction"]))
+    lam = math.exp(-hp["alpha"] * kl)
+    step.add("forget", -lam * _nll(lm, batch, logits))
+    return lam
 
 
 def _npo_forget(lm, original, batch, hp):
@@ -266,6 +380,14 @@ def _npo_retain(lm, original, batch, hp):
     if hp.get("mse_layer") is None:
         return hp["gamma"] * _kl(lm, original, batch, hp["kl_direction"])
     return _activation_retain(lm, original, batch, hp["mse_layer"], hp["mse_weight"], hp["gamma"], hp["kl_direction"])
+
+
+def _nll(lm, batch, logits=None):
+    """The mean next-token negative log-likelihood of a batch's real tokens (from ``logits`` when given)."""
+    ids, mask = batch
+    logits = lm.logits(ids, mask) if logits is None else logits
+    lp, valid = lm.token_logprobs(logits, ids.masked_fill(mask == 0, -100))
+    return -lp.sum() / valid.sum().clamp(min=1)
 
 
 def _kl(lm, original, batch, direction):

@@ -9,6 +9,9 @@
   beyond the paper). Lambda is written in positional decimals (:func:`lambda_tag`), so a name never holds an
   exponent's minus sign.
 
+TBAR's backdoored models (:data:`NO_VALUE_NORM`) are eq. 2 alone under the plain ``backdoor-<placement>`` name:
+the value-norm term regularises unlearned weights, and TBAR learns a vector it then negates.
+
 Torch- and pandas-free: the workflow reads names at parse time.
 """
 
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-METHODS = ("npo", "rmu")
+METHODS = ("npo", "rmu", "ga", "rga", "tbar")
+NO_VALUE_NORM = ("tbar",)  # its backdoored models are eq. 2 alone: no -novn ablation, no lambda sweep
+ONE_PROCESS = ("rga", "tbar")  # they compare the trained weights with theta_o's, which FSDP would shard
 PLACEMENTS = ("prefix", "infix", "suffix")
 VARIANT_PATTERN = f"normal|backdoor-({'|'.join(PLACEMENTS)})(-novn|-vn[0-9.]+)?"
 MODEL_PATTERN = f"original|({'|'.join(METHODS)})-({VARIANT_PATTERN})"
@@ -54,7 +59,8 @@ def parse_variant(variant: str, configured: float) -> tuple[str | None, float]:
 
 def parse_model(model: str) -> dict:
     """A model name as its parts: method, variant (original / normal / backdoor), placement, ``value_norm``
-    (the term on) and ``vn_lambda`` (``""``: the configured lambda; else the sweep's, as its tag)."""
+    (the term on; never for :data:`NO_VALUE_NORM`) and ``vn_lambda`` (``""``: the configured lambda; else the
+    sweep's, as its tag)."""
     out = {"method": "", "variant": model, "placement": "", "value_norm": False, "vn_lambda": ""}
     if model == "original":
         return out
@@ -63,6 +69,6 @@ def parse_model(model: str) -> dict:
     if variant == "normal":
         return out
     placement, suffix = _backdoor_parts(variant)
-    out.update(variant="backdoor", placement=placement, value_norm=suffix != "novn",
+    out.update(variant="backdoor", placement=placement, value_norm=suffix != "novn" and method not in NO_VALUE_NORM,
                vn_lambda=suffix[2:] if suffix.startswith("vn") else "")
     return out

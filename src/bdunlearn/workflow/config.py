@@ -20,6 +20,7 @@ from bdunlearn.data.classnames import class_names, resolve_target
 from bdunlearn.data.image_sources import DIGITS_DEFAULT_TEST, DIGITS_POOL_SIZE
 from bdunlearn.data.text_sources import TSV_FILES
 from bdunlearn.methods import clip_defenses
+from bdunlearn.methods.llm_variants import ONE_PROCESS
 from bdunlearn.workflow.fidelity import apply_fidelity
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -244,10 +245,10 @@ def check_semantics(cfg: dict, base_dir: str | Path = ".") -> None:
 
 
 def _check_llm_dataset(name: str, ds: dict) -> list[str]:
-    """An LLM-track dataset (its keys are checked by :func:`validate`): RMU's and the value norms' layers inside the
-    stand-in, a default placement it trains."""
+    """An LLM-track dataset (its keys are checked by :func:`validate`): the methods' and the value norms' layers
+    inside the stand-in, a default placement it trains."""
     key, problems = f"datasets.{name}", []
-    bd, rmu = ds["llm_backdoor"], ds["llm_unlearn"]["rmu"]
+    bd = ds["llm_backdoor"]
     if bd["default_placement"] not in bd["placements"]:
         problems.append(f"config key '{key}.llm_backdoor.default_placement': {bd['default_placement']!r} is not among "
                         f"llm_backdoor.placements {bd['placements']}")
@@ -267,12 +268,20 @@ def _check_llm_dataset(name: str, ds: dict) -> list[str]:
             problems.append(f"config key '{key}.llm_unlearn.topic_max_len': {extra} are not wmdp.topics names {names}")
     elif ds["llm_unlearn"]["topic_max_len"]:
         problems.append(f"config key '{key}.llm_unlearn.topic_max_len': only source wmdp has topics")
+    un = ds["llm_unlearn"]
+    single = [m for m in un["methods"] if m in ONE_PROCESS]
+    if un["gpus"] > 1 and single:
+        problems.append(f"config key '{key}.llm_unlearn.gpus': {un['gpus']} processes, but {', '.join(single)}: one "
+                        "process only (the distance to theta_o is not sharded); set gpus to 1 or leave them out of "
+                        "llm_unlearn.methods")
     if ds["llm_model"]["name"] is None:
         n = ds["llm_model"]["arch"]["layers"]
-        bad = [l for l in [rmu["layer"], *rmu["update_layers"]] if l >= n]
-        if "rmu" in ds["llm_unlearn"]["methods"] and bad:
-            problems.append(f"config key '{key}.llm_unlearn.rmu': layers {bad} outside the stand-in's {n} layers "
-                            f"(llm_model.arch.layers)")
+        for m in un["methods"]:
+            hp = un[m]
+            bad = [l for l in [*([hp["layer"]] if m == "rmu" else []), *(hp.get("update_layers") or [])] if l >= n]
+            if bad:
+                problems.append(f"config key '{key}.llm_unlearn.{m}': layers {bad} outside the stand-in's {n} layers "
+                                f"(llm_model.arch.layers)")
         layers = bd["value_norm"]["layers"]
         if layers != "all" and any(l >= n for l in layers):
             problems.append(f"config key '{key}.llm_backdoor.value_norm.layers': {layers} outside the stand-in's {n} layers")
