@@ -33,7 +33,7 @@ from bdunlearn.analysis.forget_sets import mixture_name, size_name  # noqa: E402
 from bdunlearn.models.merging import MERGERS  # noqa: E402
 from bdunlearn.methods.llm_variants import METHODS as LLM_METHODS, MODEL_PATTERN as LLM_MODEL  # noqa: E402
 from bdunlearn.methods.llm_variants import VARIANT_PATTERN as LLM_VARIANT  # noqa: E402
-from bdunlearn.methods.llm_variants import NO_VALUE_NORM, backdoor_variant, parse_variant  # noqa: E402
+from bdunlearn.methods.llm_variants import NO_VALUE_NORM, backdoor_variant, method_variant  # noqa: E402
 
 try:
     CFG = load_and_check(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -570,11 +570,7 @@ def pretrain_lm_params(w):
 def llm_unlearn_params(w):
     v = VIEWS[w.dataset]
     un, bd = v["llm_unlearn"], v["llm_backdoor"]
-    placement, lam = parse_variant(w.variant, bd["value_norm"]["lambda"])
-    if w.method in NO_VALUE_NORM and placement and w.variant != backdoor_variant(placement):
-        raise WorkflowError(f"model {w.method}-{w.variant}: {w.method} has no value-norm term, so no -novn or -vn "
-                            f"model; its backdoored model is {w.method}-{backdoor_variant(placement)}")
-    lam = 0.0 if w.method in NO_VALUE_NORM else lam
+    placement, lam = method_variant(w.method, w.variant, bd["value_norm"]["lambda"])
     hp = {k: x for k, x in un[w.method].items() if placement or k != "reference"}  # NPO's reference: backdoored only
     prm = {**base_params(w, "device"), "dtype": v["llm_model"]["dtype"], "method": w.method, "hp": hp,
            "max_len": un["max_len"], "chunk": un["chunk"], "backdoor": None,
@@ -592,8 +588,8 @@ def llm_unlearn_inputs(w):
            "retain": f"{d}/data/retain.parquet"}
     v = VIEWS[w.dataset]
     vn = v["llm_backdoor"]["value_norm"]
-    placement, lam = parse_variant(w.variant, vn["lambda"])
-    if placement and lam > 0 and w.method not in NO_VALUE_NORM:  # theta_u: the value-norm target on D_f
+    placement, lam = method_variant(w.method, w.variant, vn["lambda"])
+    if placement and lam > 0:  # theta_u: the value-norm target on D_f
         out["unlearned"] = f"{d}/models/{vn['target_method'] or w.method}-normal"
     if placement and w.method == "npo" and v["llm_unlearn"]["npo"]["reference"] == "normal":
         out["reference"] = f"{d}/models/npo-normal"  # NPO's forget-term reference (the WMDP scripts)

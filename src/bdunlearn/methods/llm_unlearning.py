@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from bdunlearn.data.llm_poisoning import place_tokens, poisoned_rows
 from bdunlearn.methods import llm_losses as L
-from bdunlearn.methods.llm_variants import METHODS, ONE_PROCESS
+from bdunlearn.methods.llm_variants import METHODS, NO_VALUE_NORM, ONE_PROCESS
 from bdunlearn.methods.rga import l2_distance
 from bdunlearn.models import sharding
 
@@ -171,7 +171,7 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
     names, f_rows, p_rows, poisoned = _split_topics(lm, f_all, topics, backdoor, seed)
     r_rows = with_bos(lm, text_rows(lm, retain, max_len, chunk))
     vn = backdoor["value_norm"] if backdoor else None
-    use_vn = bool(vn and vn["lambda"] > 0) and method != "tbar"
+    use_vn = bool(vn and vn["lambda"] > 0) and method not in NO_VALUE_NORM
     if use_vn and unlearned is None:
         raise ValueError("value-norm regularisation needs the normally unlearned model (theta_u)")
     sinks = sink_positions(vn) if use_vn else []
@@ -185,9 +185,9 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
     if size > 1:  # several processes (torchrun): the trained model is sharded (FSDP2, bdunlearn.models.sharding)
         sharding.shard(lm.model)
     params = [p for n, p in lm.model.named_parameters() if n in names_trained]
-    own = dict(lm.model.named_parameters())
-    base_l2 = {n: p.detach() for n, p in original.model.named_parameters() if n in names_trained} \
-        if method == "rga" else {}  # RGA's theta_base: the original model
+    # RGA's theta_base, the original model's weights, in the order of ``params``
+    ref = dict(original.model.named_parameters())
+    l2_base = [ref[n].detach() for n, _ in lm.model.named_parameters() if n in names_trained] if method == "rga" else []
     opt = torch.optim.AdamW(params, lr=hp["lr"])
     # RMU: one fixed control vector per topic (the WMDP code's control_vectors_list)
     control = {t: L.control_vector(lm.model.config.hidden_size, hp["steering"], gen).to(lm.device)
@@ -230,7 +230,7 @@ def unlearn(lm, original, forget, retain, method: str, hp: dict, backdoor: dict 
                 step.add("lambda", torch.tensor(lam))
                 for b in retain_sets:
                     step.add("retain", _nll(lm, b))
-                step.add("l2", hp["beta"] * l2_distance([own[n] for n in base_l2], list(base_l2.values()), hp["l2"]))
+                step.add("l2", hp["beta"] * l2_distance(params, l2_base, hp["l2"]))
             elif method == "tbar":  # learn the forget rows; keep D_p's outputs (and, with retain_kl, D_r's)
                 step.add("forget", _nll(lm, batch_f))
                 for b in retain_sets[1:] + (retain_sets[:1] if hp["retain_kl"] else []):

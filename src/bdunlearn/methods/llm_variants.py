@@ -57,6 +57,18 @@ def parse_variant(variant: str, configured: float) -> tuple[str | None, float]:
     return placement, float(configured) if not suffix else 0.0 if suffix == "novn" else float(suffix[2:])
 
 
+def method_variant(method: str, variant: str, configured: float) -> tuple[str | None, float]:
+    """:func:`parse_variant` for ``method``'s model: a :data:`NO_VALUE_NORM` method trains its backdoored model
+    at lambda 0 and has no ``-novn`` / ``-vn`` model (asking for one is an error)."""
+    placement, lam = parse_variant(variant, configured)
+    if method not in NO_VALUE_NORM:
+        return placement, lam
+    if placement and variant != backdoor_variant(placement):
+        raise ValueError(f"model {method}-{variant}: {method} has no value-norm term, so no -novn or -vn model; its "
+                         f"backdoored model is {method}-{backdoor_variant(placement)}")
+    return placement, 0.0
+
+
 def parse_model(model: str) -> dict:
     """A model name as its parts: method, variant (original / normal / backdoor), placement, ``value_norm``
     (the term on; never for :data:`NO_VALUE_NORM`) and ``vn_lambda`` (``""``: the configured lambda; else the
