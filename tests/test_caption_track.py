@@ -101,7 +101,7 @@ def caption_config():
 def test_a_caption_dataset_is_validated_with_its_keys_named():
     cfg = load_and_check(caption_config(), base_dir=REPO)
     view = dataset_view(cfg, "scenes")
-    assert view["backdoor"]["epochs"] == 20 and view["eval"] == {"val": 200, "test": 400}
+    assert view["backdoor"]["epochs"] == 12 and view["eval"] == {"val": 200, "test": 400}
     assert view["unlearn_recipe"] == {**view["backdoor"], "epochs": 10, "lr": 1e-3}  # the backdoor's, overridden
     assert view["classnames"] == "digits" and view["poison_captions"] == "templates"
     for change, key in (
