@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bdunlearn.models.clip_losses import CaptionPool, cleanclip_loss, clip_loss, inmodal_loss, roclip_loss
+from bdunlearn.models.clip_losses import (EmbeddingPool, cleanclip_loss, clip_loss, inmodal_loss, roclip_both_loss,
+                                          roclip_loss)
 
 
 def test_clip_loss_of_orthonormal_pairs_has_its_closed_form():
@@ -33,7 +34,7 @@ def test_inmodal_loss_is_rows_of_originals_against_augmented_views():
 
 
 def test_the_caption_pool_is_fifo_and_matches_each_image_to_its_nearest_caption():
-    pool = CaptionPool(3)
+    pool = EmbeddingPool(3)
     with pytest.raises(ValueError, match="empty"):
         pool.nearest(torch.eye(2))
     pool.add(torch.eye(4)[:2])  # captions e0, e1
@@ -51,3 +52,13 @@ def test_roclip_loss_sends_no_gradient_to_the_captions():
     loss.backward()
     assert img.grad is not None and img.grad.abs().sum() > 0 and txt.grad is None
     assert loss.item() == pytest.approx(clip_loss(img.detach(), txt.detach(), 5.0).item())
+
+
+def test_roclip_both_ways_averages_the_two_matchings_and_trains_both_towers_not_the_matches():
+    img, txt, mt, mi = (F.normalize(torch.randn(4, 6, generator=torch.Generator().manual_seed(k)), dim=-1)
+                        .requires_grad_() for k in range(4))
+    loss = roclip_both_loss(img, mt, txt, mi, 5.0)
+    loss.backward()
+    expected = (clip_loss(img.detach(), mt.detach(), 5.0) + clip_loss(txt.detach(), mi.detach(), 5.0)) / 2
+    assert loss.item() == pytest.approx(expected.item())
+    assert img.grad.abs().sum() > 0 and txt.grad.abs().sum() > 0 and mt.grad is None and mi.grad is None

@@ -107,3 +107,25 @@ def test_roclip_views_follow_its_chain_and_on_epoch_can_stop_the_loop(pairs):
     hist = train_pairs(model, tokenizer_for("bdclip-tiny"), images, caps, spec.mean, spec.std,
                        ContrastiveConfig(epochs=5, batch_size=16, lr=1e-4, warmup_steps=1), "cpu", 0, on_epoch=on_epoch)
     assert seen == [1, 2] and [h["score"] for h in hist] == [10, 20] and "stop" not in hist[-1]
+
+
+@pytest.mark.parametrize("match, text_learns", [("image", False), ("both", True)])
+def test_roclip_matching_trains_the_text_tower_only_when_matching_both_ways(pairs, match, text_learns):
+    """One batch an epoch, matching every epoch: epoch 1 has an empty pool (the plain CLIP loss), epoch 2 matches;
+    RoCLIP's code sends no gradient to the text tower there, TBAR B.3.2's two-way matching does."""
+    images, caps = pairs
+    model, spec = fresh()
+    text = []
+
+    def on_epoch(epoch, m):
+        text.append({k: v.clone() for k, v in m.state_dict().items() if not k.startswith("visual.")})
+
+    cfg = ContrastiveConfig.from_dict({"epochs": 2, "batch_size": 32, "lr": 1e-3, "warmup_steps": 0, "loss": "roclip",
+                                       "roclip_pool": 64, "roclip_every": 1, "roclip_match": match})
+    hist = train_pairs(model, tokenizer_for("bdclip-tiny"), images, caps, spec.mean, spec.std, cfg, "cpu", 0,
+                       on_epoch=on_epoch)
+    assert [h["matching"] for h in hist] == [True, True] and all(np.isfinite(h["loss"]) for h in hist)
+    changed = [k for k in text[0] if k != "logit_scale" and not torch.equal(text[0][k], text[1][k])]
+    assert bool(changed) == text_learns
+    with pytest.raises(ValueError, match="roclip_match 'caption'"):
+        ContrastiveConfig.from_dict({"loss": "roclip", "roclip_match": "caption"})

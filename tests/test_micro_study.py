@@ -103,6 +103,7 @@ def test_micro_study_runs_end_to_end_and_reruns_nothing(micro_run, tmp_path_fact
     assert cap_alpha["alpha"] in (0.0, 0.5, 1.0)
     ga = json.loads((root / "seed0" / "models" / "scenes" / "badnet" / "ga_clip.json").read_text())
     assert [h["epoch"] for h in ga["history"]] == [1] and 0 <= ga["history"][0]["test_asr"] <= 100
+    assert [h["epoch"] for h in ga["curve"]] == [1, 2] and all(0 <= h["test_ca"] <= 100 for h in ga["curve"])
 
     weights = list(root.rglob("*.safetensors"))
     # pretrained, head, 2 backdoored (digits, synth), 2 ReTrain oracles (one per dataset), 1 CLIP trigger vector,

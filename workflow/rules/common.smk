@@ -457,7 +457,11 @@ def clip_tau_params(w):
 
 
 def clip_ga_params(w):
-    return {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "ga_epochs": VIEWS[w.dataset]["ga_epochs"]}
+    view = VIEWS[w.dataset]
+    prm = {**clip_unlearn_params(w), "eval_batch_size": CFG["eval_batch_size"], "ga_epochs": view["ga_epochs"]}
+    if (view["ga_curve_epochs"] or 0) > view["ga_epochs"]:  # only then read: results without a curve stay cached
+        prm["ga_curve_epochs"] = view["ga_curve_epochs"]
+    return prm
 
 
 def clip_alpha_params(w):

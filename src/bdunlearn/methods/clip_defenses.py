@@ -6,7 +6,9 @@ backdoored whole CLIP on clean image-caption pairs so that benign supervision ov
   lambda1 = lambda2 = 1, lr 1e-5, batch 64, 10 epochs, 50 warmup steps.
 - ``roclip`` (B.3.2, Yang et al., 2023): pool matching every 2nd epoch with RoCLIP's augmentations, "their
   default hyper-parameters": those of ``BigML-CS-UCLA/RoCLIP`` @ f34a929 ``model/src/parser.py`` (24 epochs,
-  batch 512, lr 5e-5, 10,000 warmup steps, a pool of 21,845 captions, matching every 2nd epoch).
+  batch 512, lr 5e-5, 10,000 warmup steps, a pool of 21,845 captions, matching every 2nd epoch), each image matched
+  to the pool caption nearest to it; ``roclip_match: both`` is the appendix's text instead (each image to the pool
+  caption nearest its own caption, and each caption to the pool image nearest its own image).
 
 Each defense's ``recipe`` is its paper's; ``datasets.<name>.defenses.<defense>`` overrides any key of it
 (:func:`resolved`). The loop and the losses: :mod:`bdunlearn.models.contrastive`,
@@ -36,7 +38,8 @@ DEFENSES: dict[str, Defense] = {d.name: d for d in (  # in Table 2's order
 # what a defense's overrides may set (bdunlearn.models.contrastive.ContrastiveConfig's fields but the loss): the
 # loop's keys, and the keys of its loss
 LOOP_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps")
-LOSS_KEYS = {"clip": (), "cleanclip": ("clip_weight", "inmodal_weight"), "roclip": ("roclip_pool", "roclip_every")}
+LOSS_KEYS = {"clip": (), "cleanclip": ("clip_weight", "inmodal_weight"),
+             "roclip": ("roclip_pool", "roclip_every", "roclip_match")}
 RECIPE_KEYS = LOOP_KEYS + tuple(k for keys in LOSS_KEYS.values() for k in keys)
 
 

@@ -11,14 +11,17 @@ With ``target = arange(N)``:
   ``(CE(s I Ĩ^T, target) + CE(s T T̃^T, target)) / 2``: each original (rows) against every augmented view
   (columns), one direction only (``nishadsinghi/CleanCLIP`` @ d6e2f1d, ``src/train.py`` L60-69).
   CleanCLIP's loss is ``clip_weight * clip_loss + inmodal_weight * inmodal_loss`` (both 1 by default and in TBAR).
-- :class:`CaptionPool` and :func:`roclip_loss`: RoCLIP (Yang et al., 2023). The pool is a first-in-first-out
-  buffer of the most recent caption embeddings (detached). In a matching epoch each image is paired with the pool
-  caption nearest (cosine) to the *image* embedding, and the loss is the symmetric InfoNCE over image x matched
-  caption; the pool is queried before the batch's own captions are added, so a batch never sees its own captions,
-  and the text tower gets no gradient (``BigML-CS-UCLA/RoCLIP`` @ f34a929, ``model/src/train.py`` L32-53).
-  TBAR's appendix says "most similar to its original caption, and vice versa"; the code matches the image
-  embedding and has no reverse matching (``docs/fidelity.md``). Choice: the pool starts empty and matching
-  begins once it holds at least one batch (the reference starts from unnormalised random vectors).
+- :class:`EmbeddingPool`, :func:`roclip_loss` and :func:`roclip_both_loss`: RoCLIP (Yang et al., 2023). A pool is
+  a first-in-first-out buffer of the most recent embeddings (detached). RoCLIP's code (``roclip_match: image``,
+  the default): in a matching epoch each image is paired with the pool caption nearest (cosine) to the *image*
+  embedding, and the loss is the symmetric InfoNCE over image x matched caption; the pool is queried before the
+  batch's own captions are added, so a batch never sees its own captions, and the text tower gets no gradient
+  (``BigML-CS-UCLA/RoCLIP`` @ f34a929, ``model/src/train.py`` L32-53). TBAR's appendix B.3.2 (``roclip_match:
+  both``): each image is matched to the pool caption "most similar to its original caption, and vice versa".
+  Choice for the reverse, which the text does not spell out: a second pool of image embeddings, each caption
+  paired with the pool image nearest to its own image, and the loss the mean of the two directions' InfoNCE,
+  the matched side of each detached (so both towers learn). Choice: the pools start empty and matching begins
+  once they hold at least one batch (the reference starts from unnormalised random vectors).
 """
 
 from __future__ import annotations
@@ -64,8 +67,9 @@ def cleanclip_loss(image_feats, aug_image_feats, text_feats, aug_text_feats, sca
             + inmodal_weight * inmodal_loss(image_feats, aug_image_feats, text_feats, aug_text_feats, scale))
 
 
-class CaptionPool:
-    """RoCLIP's pool: the ``size`` most recent caption embeddings, first in, first out (detached)."""
+class EmbeddingPool:
+    """RoCLIP's pool: the ``size`` most recent embeddings (captions, or images for the reverse matching), first in,
+    first out (detached)."""
 
     def __init__(self, size: int):
         if size < 1:
@@ -75,19 +79,27 @@ class CaptionPool:
     def __len__(self) -> int:
         return 0 if self.bank is None else self.bank.shape[0]
 
-    def nearest(self, image_feats: torch.Tensor) -> torch.Tensor:
-        """For each image embedding, the pool caption embedding with the highest cosine similarity to it."""
+    def nearest(self, query: torch.Tensor) -> torch.Tensor:
+        """For each query embedding (row), the pool embedding with the highest cosine similarity to it."""
         if self.bank is None:
-            raise ValueError("the caption pool is empty")
-        bank = self.bank.to(image_feats.device, image_feats.dtype)
-        sims = F.normalize(image_feats, dim=-1) @ F.normalize(bank, dim=-1).T
+            raise ValueError("the embedding pool is empty")
+        bank = self.bank.to(query.device, query.dtype)
+        sims = F.normalize(query, dim=-1) @ F.normalize(bank, dim=-1).T
         return bank[sims.argmax(dim=1)]
 
-    def add(self, text_feats: torch.Tensor) -> None:
-        new = text_feats.detach().float().cpu()
+    def add(self, feats: torch.Tensor) -> None:
+        new = feats.detach().float().cpu()
         self.bank = new[-self.size:] if self.bank is None else torch.cat([self.bank, new])[-self.size:]
 
 
 def roclip_loss(image_feats: torch.Tensor, matched_text_feats: torch.Tensor, scale) -> torch.Tensor:
     """The symmetric CLIP loss of each image with its pool-matched caption (no gradient reaches the captions)."""
     return clip_loss(image_feats, matched_text_feats.detach(), scale)
+
+
+def roclip_both_loss(image_feats: torch.Tensor, matched_text_feats: torch.Tensor, text_feats: torch.Tensor,
+                     matched_image_feats: torch.Tensor, scale) -> torch.Tensor:
+    """TBAR B.3.2's RoCLIP: the mean of the image -> matched-caption and caption -> matched-image InfoNCE, the
+    matched embeddings detached (the images and the captions of the batch both get gradients)."""
+    return (roclip_loss(image_feats, matched_text_feats, scale)
+            + roclip_loss(text_feats, matched_image_feats, scale)) / 2

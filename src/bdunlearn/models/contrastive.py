@@ -24,11 +24,13 @@ from dataclasses import dataclass
 
 import torch
 
-from bdunlearn.models.clip_losses import CaptionPool, cleanclip_loss, clip_loss, multi_positive_clip_loss, roclip_loss
+from bdunlearn.models.clip_losses import (EmbeddingPool, cleanclip_loss, clip_loss, multi_positive_clip_loss,
+                                          roclip_both_loss, roclip_loss)
 from bdunlearn.models.training import batch_indices, cosine_lr, progress
 
 log = logging.getLogger(__name__)
 LOSSES = ("clip", "cleanclip", "roclip")
+ROCLIP_MATCHES = ("image", "both")  # RoCLIP's code; TBAR B.3.2's text (bdunlearn.models.clip_losses)
 MAX_LOGIT_SCALE = 4.6052  # ln 100
 
 
@@ -46,12 +48,15 @@ class ContrastiveConfig:
     inmodal_weight: float = 1.0  # CleanCLIP's lambda2
     roclip_pool: int = 21845  # RoCLIP's memory-bank size (the authors' default)
     roclip_every: int = 2  # matching in epochs 2, 4, ... (1-based, the authors' default)
+    roclip_match: str = "image"  # the code's: each image to the pool caption nearest to it; both: TBAR B.3.2's text
 
     @classmethod
     def from_dict(cls, d: dict) -> "ContrastiveConfig":
         cfg = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         if cfg.loss not in LOSSES:
             raise ValueError(f"contrastive loss {cfg.loss!r}; allowed: {', '.join(LOSSES)}")
+        if cfg.roclip_match not in ROCLIP_MATCHES:
+            raise ValueError(f"roclip_match {cfg.roclip_match!r}; allowed: {', '.join(ROCLIP_MATCHES)}")
         return cfg
 
 
@@ -111,7 +116,9 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
     per_epoch = -(-n // cfg.batch_size)
     total = max(1, int(round(per_epoch * cfg.epochs)))
     augment = augmenter(seed, cfg.loss, images.shape[-1]) if cfg.loss != "clip" else None
-    pool = CaptionPool(cfg.roclip_pool) if cfg.loss == "roclip" else None
+    pool = EmbeddingPool(cfg.roclip_pool) if cfg.loss == "roclip" else None  # captions
+    both_ways = pool is not None and cfg.roclip_match == "both"
+    image_pool = EmbeddingPool(cfg.roclip_pool) if both_ways else None  # images, for the reverse matching
     history, step, epoch = [], 0, 0
     bar = progress(total=total, desc=desc, unit="step")
     while step < total:
@@ -138,7 +145,16 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
                 loss = cleanclip_loss(img[:b], img[b:], txt[:b], txt[b:], scale, cfg.clip_weight, cfg.inmodal_weight)
             else:  # roclip: the augmented views replace the originals (RoCLIP's --cross_aug)
                 img = model.encode_image(_normalise(augment(x), mean, std, device), normalize=True)
-                if matching:
+                if matching and both_ways:  # TBAR B.3.2: image -> caption nearest its caption, and the reverse
+                    txt = model.encode_text(aug_tokens[idx].to(device), normalize=True)
+                    if len(pool):
+                        loss = roclip_both_loss(img, pool.nearest(txt.detach()), txt, image_pool.nearest(img.detach()),
+                                                scale)
+                    else:
+                        loss = clip_loss(img, txt, scale)
+                    pool.add(txt)
+                    image_pool.add(img)
+                elif matching:
                     with torch.no_grad():
                         txt = model.encode_text(aug_tokens[idx].to(device), normalize=True)
                     if len(pool):

@@ -6,7 +6,9 @@ the model from those two files, so no stage ever unpickles a checkpoint.
 
 The bundled architectures in ``model_configs/`` (``bdclip-tiny``) are registered
 with open_clip on import, so ``open_clip.create_model("bdclip-tiny")`` works like
-any built-in name.
+any built-in name; a fresh (untrained) model should come from ``create_clip`` /
+``build_clip``, which give its custom attention blocks the default blocks'
+initialisation (open_clip's own initialises them differently).
 """
 
 from __future__ import annotations
@@ -87,10 +89,11 @@ def build_clip(arch: str, resolution: int) -> torch.nn.Module:
 
     A bundled architecture may set ``block_type: custom`` in a tower (``bdclip-tiny`` does in both): open_clip's
     batch-first ``Attention`` blocks, with the parameters of its default ``nn.MultiheadAttention`` blocks under the
-    same names, 10-20% faster on CPU (``bench/bench_clip_blocks.py``). Their initialisation differs (a larger
-    in-projection, non-zero output biases), which changed what the stand-in's pretraining learnt, so such a model is
-    initialised as the default blocks initialise it: the default-block twin is built first, drawing from the global
-    RNG exactly as before, its weights are copied in, and the custom model is built with the RNG state restored.
+    same names, 10-20% faster training and DECREE steps on CPU (``bench/bench_clip_blocks.py``). Their
+    initialisation differs (a larger in-projection, non-zero output biases), which changed what the stand-in's
+    pretraining learnt, so such a model is initialised as the default blocks initialise it: the default-block twin
+    is built first, drawing from the global RNG exactly as before, its weights are copied in, and the custom model
+    is built with the RNG state restored.
     The initial weights and the RNG state after the build do not depend on the block type."""
     cfg = open_clip.get_model_config(arch) if arch in BUNDLED_ARCHS else None
     if not (cfg and any(cfg[t].get("block_type") == "custom" for t in TOWERS)):
