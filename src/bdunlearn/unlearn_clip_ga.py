@@ -5,8 +5,8 @@ with ``unlearn_recipe`` over it) for ``ga_epochs`` epochs and no retain term; ea
 the test images (CA, ASR: the curve of TBAR's Fig. 11). With ``ga_curve_epochs`` above ``ga_epochs`` (the rule
 passes it only then), Fig. 11's curve is a second run of that many epochs from the backdoored model (its own
 warmup and cosine schedule, the same seed), scored epoch by epoch: the paper compares GA and TBAR "under similar
-compute budgets" (appendix D), past the one or two epochs the table reports. Outputs: the table's weights and ``ga.json`` (per-epoch loss, test CA and ASR
-in ``history``; the longer run's in ``curve``).
+compute budgets" (appendix D), past the one or two epochs the table reports. Outputs: the table's weights and
+``ga.json`` (per-epoch loss, test CA and ASR in ``history``; the longer run's in ``curve``).
 """
 
 from __future__ import annotations
