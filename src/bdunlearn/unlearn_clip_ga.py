@@ -11,6 +11,8 @@ compute budgets" (appendix D), past the one or two epochs the table reports. Out
 
 from __future__ import annotations
 
+import copy
+
 from bdunlearn.data.caption_splits import read_pairs
 from bdunlearn.data.io import read_json, write_json
 from bdunlearn.evaluation.zeroshot_metrics import zeroshot_ca_asr
@@ -46,7 +48,7 @@ def main(argv=None) -> None:
     report = {"dataset": prm["dataset"], "attack": prm["attack"], "n_forget": len(captions)}
     curve_epochs = prm.get("ga_curve_epochs")  # the rule passes it only when it exceeds ga_epochs
     if curve_epochs:
-        longer, _ = load_whole_clip(args, device, "backdoored")
+        longer = copy.deepcopy(model)  # the backdoored model, before the table's run
         report["curve"] = gradient_ascent(longer, tok, images, captions, spec,
                                           {**prm["recipe"], "epochs": curve_epochs}, device, seed, on_epoch=score)
         del longer

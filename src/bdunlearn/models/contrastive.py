@@ -145,26 +145,20 @@ def train_pairs(model, tokenizer, images: torch.Tensor, captions: list[str], mea
                 loss = cleanclip_loss(img[:b], img[b:], txt[:b], txt[b:], scale, cfg.clip_weight, cfg.inmodal_weight)
             else:  # roclip: the augmented views replace the originals (RoCLIP's --cross_aug)
                 img = model.encode_image(_normalise(augment(x), mean, std, device), normalize=True)
-                if matching and both_ways:  # TBAR B.3.2: image -> caption nearest its caption, and the reverse
+                # in a matching epoch RoCLIP's code trains no text tower; TBAR B.3.2's two-way matching does
+                with torch.set_grad_enabled(not matching or both_ways):
                     txt = model.encode_text(aug_tokens[idx].to(device), normalize=True)
-                    if len(pool):
-                        loss = roclip_both_loss(img, pool.nearest(txt.detach()), txt, image_pool.nearest(img.detach()),
-                                                scale)
-                    else:
-                        loss = clip_loss(img, txt, scale)
-                    pool.add(txt)
-                    image_pool.add(img)
-                elif matching:
-                    with torch.no_grad():
-                        txt = model.encode_text(aug_tokens[idx].to(device), normalize=True)
-                    if len(pool):
-                        loss = roclip_loss(img, pool.nearest(img.detach()), scale)
-                    else:  # nothing to match against yet: the first batch of the first matching epoch
-                        loss = clip_loss(img, txt, scale)
-                    pool.add(txt)
-                else:
-                    txt = model.encode_text(aug_tokens[idx].to(device), normalize=True)
+                if not matching or not len(pool):  # not a matching epoch, or nothing to match against yet
                     loss = clip_loss(img, txt, scale)
+                elif both_ways:  # image -> pool caption nearest its caption, caption -> pool image nearest its image
+                    loss = roclip_both_loss(img, pool.nearest(txt.detach()), txt, image_pool.nearest(img.detach()),
+                                            scale)
+                else:  # each image -> the pool caption nearest to it
+                    loss = roclip_loss(img, pool.nearest(img.detach()), scale)
+                if matching:
+                    pool.add(txt)
+                    if both_ways:
+                        image_pool.add(img)
             opt.zero_grad(set_to_none=True)
             (sign * loss).backward()
             opt.step()
